@@ -1,0 +1,36 @@
+# Two commands for a new user: `make demo` and `make test` (see README.md).
+# torch stays at the local CPU build through constraints.txt (no CUDA downloads).
+PYTHON ?= python3
+VENV   := .venv
+PIP    := $(VENV)/bin/pip install --quiet -c constraints.txt
+export PIP_DISABLE_PIP_VERSION_CHECK = 1
+
+.PHONY: demo test bench install clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# install stamps: re-run pip only when the package metadata changes
+$(VENV)/.installed: $(VENV)/bin/python pyproject.toml constraints.txt
+	$(PIP) "torch==2.13.0"
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) -e ".[dev,bench]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/paperzoo demo
+
+test: $(VENV)/.installed-dev
+	$(VENV)/bin/python -m pytest -q
+
+bench: $(VENV)/.installed-dev
+	$(VENV)/bin/python bench/margin_losses.py
+	$(VENV)/bin/python bench/margin_classifier.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

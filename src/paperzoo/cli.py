@@ -1,0 +1,197 @@
+"""The ``paperzoo`` command. Every user error is one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from paperzoo.errors import PaperzooError
+
+EXAMPLES = {
+    "paperzoo": """examples:
+  paperzoo demo                                   # tour on generated data, writes runs/demo/
+  paperzoo list                                   # registered models and bundled configs
+  paperzoo train losses/margin_blobs trainer.max_steps=500 model.loss=LogitMarginLoss
+  paperzoo train losses/margin_blobs --resume     # continue the newest run of that config
+  paperzoo evaluate runs/margin_blobs/20260101-120000
+  paperzoo export runs/margin_blobs/20260101-120000 exported/
+  paperzoo data info
+  paperzoo losses plot -o margin_losses.png""",
+    "train": """examples:
+  paperzoo train configs/losses/margin_blobs.yaml
+  paperzoo train losses/margin_blobs model.loss=SmoothedL1HingeLoss model.loss_params.gamma=0.5
+  paperzoo train losses/margin_cifar10 --data-dir ../shared/data
+  paperzoo train losses/margin_blobs trainer.devices=2 trainer.strategy=ddp   # 2 CPU processes (gloo)
+  paperzoo train losses/margin_blobs trainer.stop_at_step=200   # stop early, then:
+  paperzoo train --resume runs/margin_blobs/<timestamp>""",
+    "evaluate": "example:\n  paperzoo evaluate runs/margin_blobs/<timestamp>",
+    "export": "example:\n  paperzoo export runs/margin_blobs/<timestamp> exported/margin\n  python -c \"import paperzoo; print(paperzoo.load('exported/margin'))\"",
+    "data": """examples:
+  paperzoo data info
+  paperzoo data download cifar10
+  paperzoo data import cifar10 ~/Downloads/cifar-10-binary.tar.gz
+  PAPERZOO_DATA=../shared/data paperzoo data info""",
+    "losses": "example:\n  paperzoo losses plot -o margin_losses.png --min -3 --max 3",
+    "demo": "example:\n  paperzoo demo --out runs/demo",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line (and still exit 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add(sub, name: str, help: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=help, epilog=EXAMPLES.get(name),
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="paperzoo", description=__doc__.split("\n")[0].replace("The", "paperzoo: the"),
+                     epilog=EXAMPLES["paperzoo"], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = _add(sub, "list", "list registered models and bundled configs")
+    p.add_argument("--family", help="only this family (e.g. losses)")
+
+    p = _add(sub, "train", "train from a YAML config with key.sub=value overrides")
+    p.add_argument("config", nargs="?", help="config file or bundled name (e.g. losses/margin_blobs)")
+    p.add_argument("overrides", nargs="*", help="key.sub=value overrides, type-checked against the schema")
+    p.add_argument("--resume", nargs="?", const=True, metavar="RUN_DIR",
+                   help="continue from RUN_DIR's last checkpoint (no RUN_DIR: the newest run of CONFIG)")
+    p.add_argument("--data-dir", help="data root (default: $PAPERZOO_DATA, else ~/.cache/paperzoo)")
+
+    p = _add(sub, "evaluate", "validation metrics of a run's last checkpoint (written to RUN_DIR/eval.json)")
+    p.add_argument("run_dir")
+    p.add_argument("overrides", nargs="*")
+    p.add_argument("--data-dir")
+
+    p = _add(sub, "export", "write a run's weights as safetensors + JSON config (load with paperzoo.load)")
+    p.add_argument("run_dir")
+    p.add_argument("out_dir")
+
+    p = _add(sub, "demo", "train small models on generated data and write results (offline, a few minutes)")
+    p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+
+    p = _add(sub, "data", "dataset locations, downloads and imports")
+    p.add_argument("--data-dir", help="data root (default: $PAPERZOO_DATA, else ~/.cache/paperzoo)")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True, parser_class=_Parser)
+    dsub.add_parser("info", help="list datasets, where they are looked for, and whether present")
+    d = dsub.add_parser("download", help="download an official release into the data root")
+    d.add_argument("name")
+    d = dsub.add_parser("import", help="install a dataset from a folder or archive you already have")
+    d.add_argument("name")
+    d.add_argument("path")
+
+    p = _add(sub, "losses", "margin-loss utilities")
+    lsub = p.add_subparsers(dest="losses_command", metavar="ACTION", required=True, parser_class=_Parser)
+    d = lsub.add_parser("plot", help="plot every margin loss and its derivative against the agreement")
+    d.add_argument("-o", "--out", default="margin_losses.png")
+    d.add_argument("--min", type=float, default=-2.0)
+    d.add_argument("--max", type=float, default=2.0)
+    return parser
+
+
+def _split_config(args) -> tuple[str | None, list[str]]:
+    """``train --resume RUN_DIR k=v``: argparse takes the first override for CONFIG; give it back."""
+    config, overrides = args.config, list(args.overrides)
+    if config is not None and "=" in config and not Path(config).exists():
+        return None, [config, *overrides]
+    return config, overrides
+
+
+def cmd_list(args) -> None:
+    from paperzoo.engine.config import bundled_configs
+    from paperzoo.registry import list_models
+
+    print("models:")
+    for m in list_models(args.family):
+        print(f"  {m.name:<24} [{m.family}] {m.summary}")
+    configs = [c for c in bundled_configs() if not args.family or c.startswith(args.family + "/")]
+    print("configs (paperzoo train NAME):")
+    for c in configs:
+        print(f"  {c}")
+
+
+def cmd_train(args) -> None:
+    from paperzoo.engine.run import train
+
+    config, overrides = _split_config(args)
+    run_dir = train(config, overrides, resume=args.resume, data_dir=args.data_dir)
+    print(f"run directory: {run_dir}")
+
+
+def cmd_evaluate(args) -> None:
+    from paperzoo.engine.run import evaluate
+
+    result = evaluate(args.run_dir, args.overrides, data_dir=args.data_dir)
+    print(json.dumps(result["metrics"], indent=2))
+
+
+def cmd_export(args) -> None:
+    from paperzoo.io.checkpoints import export_run
+
+    print(f"exported to {export_run(args.run_dir, args.out_dir)}")
+
+
+def cmd_data(args) -> None:
+    from paperzoo.data import registry
+
+    if args.data_command == "info":
+        print(f"data root: {registry.data_root(args.data_dir)}")
+        for d in registry.info(args.data_dir):
+            state = "present" if d["present"] else ("missing (download or import)" if d["download"] else "missing (import)")
+            print(f"  {d['name']:<8} {state:<30} {d['description']}")
+    elif args.data_command == "download":
+        print(f"installed {args.name} in {registry.download_dataset(args.name, args.data_dir)}")
+    else:
+        print(f"installed {args.name} in {registry.import_dataset(args.name, args.path, args.data_dir)}")
+
+
+def cmd_losses(args) -> None:
+    from paperzoo.losses.plot import plot_margin_losses
+
+    if not args.min < args.max:
+        raise PaperzooError(f"--min ({args.min}) must be smaller than --max ({args.max})")
+    print(f"wrote {plot_margin_losses(args.out, args.min, args.max)}")
+
+
+def cmd_demo(args) -> None:
+    from paperzoo.demo import run_demo
+
+    run_demo(Path(args.out))
+
+
+COMMANDS = {"list": cmd_list, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
+            "data": cmd_data, "losses": cmd_losses, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from paperzoo import __version__
+
+        print(__version__)
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        COMMANDS[args.command](args)
+    except PaperzooError as exc:
+        print(f"paperzoo {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"paperzoo {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

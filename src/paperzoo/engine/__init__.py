@@ -1,0 +1,1 @@
+"""Training glue: config loading, the Lightning trainer factory, callbacks, run directories."""

@@ -1,0 +1,95 @@
+"""Lightning pieces: atomic checkpoint files, step checkpoints with a ``last.ckpt``, RNG state in
+checkpoints, and throughput in the progress bar."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from paperzoo.io.atomic import atomic_path
+from paperzoo.io.checkpoints import read_checkpoint
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename: a process killed at
+    any moment leaves either the previous file or the complete new one, never a torn file."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        # our checkpoints hold only tensors and plain containers: load them without unpickling code
+        return read_checkpoint(path)
+
+
+class StepCheckpoint(pl.Callback):
+    """Writes ``checkpoints/step-NNNNNNN.ckpt`` every ``every`` steps and at the end of training,
+    keeps the newest ``keep`` of them, and points ``checkpoints/last.ckpt`` (a hard link, replaced
+    atomically) at the newest."""
+
+    def __init__(self, dirpath: Path, every: int, keep: int):
+        self.dirpath, self.every, self.keep = Path(dirpath), every, keep
+        self._saved_step = -1
+
+    def _save(self, trainer: pl.Trainer) -> None:
+        step = trainer.global_step
+        if step == self._saved_step or step == 0:
+            return
+        path = self.dirpath / f"step-{step:07d}.ckpt"
+        trainer.save_checkpoint(path)  # collective under DDP; only global rank 0 writes
+        if trainer.is_global_zero:
+            link = self.dirpath / f".last.{os.getpid()}.tmp"
+            link.unlink(missing_ok=True)
+            os.link(path, link)
+            os.replace(link, self.dirpath / "last.ckpt")
+            for old in sorted(self.dirpath.glob("step-*.ckpt"))[: -self.keep]:
+                old.unlink(missing_ok=True)
+        trainer.paperzoo_last_checkpoint = str(self.dirpath / "last.ckpt")
+        self._saved_step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step % self.every == 0:
+            self._save(trainer)
+
+    def on_train_end(self, trainer, pl_module):
+        self._save(trainer)
+
+
+class RNGState(pl.Callback):
+    """Saves and restores the Python, NumPy and torch RNGs with each checkpoint (Lightning restores
+    weights, optimiser, scheduler and loop counters, but not the generators)."""
+
+    def state_dict(self):
+        np_state = np.random.get_state()
+        return {
+            "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+            "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+            "torch": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state):
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+        name, keys, *rest = state["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+        torch.set_rng_state(state["torch"])
+
+
+class Throughput(pl.Callback):
+    """Logs training examples per second (shown in the progress bar)."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self._t0 = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        first = batch[0] if isinstance(batch, (tuple, list)) else batch
+        n = len(first) * trainer.world_size
+        pl_module.log("samples_per_s", n / max(time.perf_counter() - self._t0, 1e-9), prog_bar=True)

@@ -1,0 +1,158 @@
+"""Typed run configs: YAML file -> schema (dataclasses) -> dotted command-line overrides.
+
+Layering, like RecBole: schema defaults < the YAML file < ``key.sub=value`` overrides. OmegaConf's
+structured configs do the type checking; an unknown key, a wrong type or a missing required value
+becomes a one-line ``ConfigError`` naming the key.
+
+Every run config has the common sections below; a task adds its own ``model`` and ``data``
+sections by subclassing ``RunConfig`` (see ``paperzoo.tasks``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import yaml
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+from paperzoo.errors import ConfigError
+
+CONFIG_ROOT = Path(__file__).resolve().parent.parent / "configs"
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int = 1000
+    # end this invocation at this step (checkpoint written) while schedules still span max_steps;
+    # `paperzoo train --resume` continues to max_steps. For time-sliced / preemptible jobs.
+    stop_at_step: Optional[int] = None
+    val_every: int = 100
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    accelerator: str = "cpu"
+    devices: Union[int, str] = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    deterministic: bool = True
+    progress_bar: Optional[bool] = None  # None: only when the console is a terminal
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"  # adam | adamw | sgd
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: list = field(default_factory=lambda: [0.9, 0.999])
+    momentum: float = 0.9
+    schedule: str = "constant"  # constant | cosine (to 0 at trainer.max_steps)
+    warmup_steps: int = 0
+
+
+@dataclass
+class RunConfig:
+    task: str = MISSING
+    name: str = MISSING
+    seed: int = 0
+    out_dir: str = "runs"
+    data_dir: Optional[str] = None
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    model: Any = None
+    data: Any = None
+
+    def validate(self) -> None:
+        """Checks beyond types; tasks extend it."""
+        t, o = self.trainer, self.optim
+        _require(t.max_steps > 0, "trainer.max_steps must be > 0")
+        _require(t.stop_at_step is None or 0 < t.stop_at_step <= t.max_steps, "trainer.stop_at_step must be in 1..max_steps")
+        for key in ("val_every", "checkpoint_every", "keep_checkpoints", "log_every", "num_nodes"):
+            _require(getattr(t, key) > 0, f"trainer.{key} must be > 0")
+        _require(o.name in ("adam", "adamw", "sgd"), f"optim.name must be adam, adamw or sgd, got {o.name!r}")
+        _require(o.schedule in ("constant", "cosine"), f"optim.schedule must be constant or cosine, got {o.schedule!r}")
+        _require(o.lr > 0, "optim.lr must be > 0")
+        _require(len(o.betas) == 2, "optim.betas must have two values")
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def resolve_config_path(spec: str | Path) -> Path:
+    """A path to a YAML file, or a bundled config name such as ``losses/margin_blobs``."""
+    path = Path(spec)
+    candidates = [path, CONFIG_ROOT / path, CONFIG_ROOT / f"{spec}.yaml"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"config file not found: {spec} (`paperzoo list` shows the bundled configs)")
+
+
+def bundled_configs() -> list[str]:
+    return sorted(str(p.relative_to(CONFIG_ROOT).with_suffix("")) for p in CONFIG_ROOT.rglob("*.yaml"))
+
+
+def _one_line(exc: OmegaConfBaseException) -> str:
+    key = getattr(exc, "full_key", None) or "?"
+    if isinstance(exc, ConfigKeyError):
+        return f"unknown config key '{key}'"
+    msg = str(getattr(exc, "msg", exc)).splitlines()[0]
+    return f"config key '{key}': {msg}"
+
+
+def parse_overrides(overrides: list[str]) -> dict:
+    for item in overrides:
+        if "=" not in item or item.startswith("="):
+            raise ConfigError(f"override {item!r} is not of the form key.sub=value")
+    try:
+        return OmegaConf.to_container(OmegaConf.from_dotlist(list(overrides)))
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"bad override: {_one_line(exc)}") from None
+
+
+def build_config(raw: dict, overrides: list[str] | None = None, source: str = "config"):
+    """Merge ``raw`` (from YAML) and overrides onto the task's schema; return the dataclass object."""
+    from paperzoo.tasks import task_schema
+
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source} must be a YAML mapping of keys to values")
+    extra = parse_overrides(overrides or [])
+    task = extra.get("task", raw.get("task"))
+    if task is None:
+        raise ConfigError(f"{source} has no 'task' key")
+    schema = task_schema(task)
+    try:
+        cfg = OmegaConf.merge(OmegaConf.structured(schema), raw, extra)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(_one_line(exc)) from None
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(f"config key '{missing[0]}' is required but not set")
+    obj = OmegaConf.to_object(cfg)
+    obj.validate()
+    return obj
+
+
+def load_config(spec: str | Path, overrides: list[str] | None = None):
+    """Read a YAML config (path or bundled name) and apply ``key.sub=value`` overrides."""
+    path = resolve_config_path(spec)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path} is not valid YAML{where}") from None
+    return build_config(raw, overrides, source=str(path))
+
+
+def to_yaml(cfg) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def to_dict(cfg) -> dict:
+    return OmegaConf.to_container(OmegaConf.structured(cfg))

@@ -1,0 +1,161 @@
+"""Train, resume, evaluate and export runs.
+
+A run directory ``OUT_DIR/<name>/<YYYYmmdd-HHMMSS>/`` holds::
+
+    config.yaml            the resolved config (schema defaults + YAML + overrides)
+    metrics.csv            every logged metric (appended on resume)
+    tensorboard/           the same metrics for TensorBoard
+    checkpoints/           step-NNNNNNN.ckpt (newest few) and last.ckpt
+    eval.json              written by `paperzoo evaluate`
+
+Everything that can fail because of the user's input (config, data) is checked before the run
+directory is created, so a failed start leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import lightning.pytorch as pl
+import yaml
+from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+from paperzoo.engine.callbacks import AtomicCheckpointIO, RNGState, StepCheckpoint, Throughput
+from paperzoo.engine.config import build_config, load_config, to_yaml
+from paperzoo.errors import CheckpointError, ConfigError
+from paperzoo.io.atomic import atomic_write_text
+from paperzoo.io.checkpoints import last_checkpoint
+from paperzoo.tasks import task_module
+
+RUN_DIR_ENV = "PAPERZOO_RUN_DIR"  # rank 0 hands its run directory to the DDP processes it launches
+
+
+def quiet_lightning() -> None:
+    """Keep the console to our own one-line messages and the progress bar."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="lightning")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+
+def _saved_config(run_dir: Path, overrides: list[str], *, resuming: bool):
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise CheckpointError(f"{run_dir} is not a run directory (no config.yaml)")
+    raw = yaml.safe_load(path.read_text())
+    if resuming:
+        raw.setdefault("trainer", {})["stop_at_step"] = None  # the earlier stop point is done
+    return build_config(raw, overrides, source=str(path))
+
+
+def latest_run(out_dir: str, name: str) -> Path:
+    runs = sorted(p.parent.parent for p in Path(out_dir, name).glob("*/checkpoints/last.ckpt"))
+    if not runs:
+        raise CheckpointError(f"nothing to resume: no run of {name!r} with a checkpoint under {Path(out_dir, name)}")
+    return runs[-1]
+
+
+def _new_run_dir(cfg) -> Path:
+    if os.environ.get(RUN_DIR_ENV) and rank_zero_only.rank != 0:
+        return Path(os.environ[RUN_DIR_ENV])
+    base = Path(cfg.out_dir) / cfg.name / time.strftime("%Y%m%d-%H%M%S")
+    run_dir, i = base, 1
+    while run_dir.exists():
+        run_dir, i = base.with_name(f"{base.name}-{i}"), i + 1
+    return run_dir
+
+
+def make_trainer(cfg, run_dir: Path | None, *, for_training: bool = True) -> pl.Trainer:
+    t = cfg.trainer
+    show_bar = sys.stderr.isatty() if t.progress_bar is None else t.progress_bar
+    callbacks, loggers = [], False
+    if for_training:
+        callbacks = [StepCheckpoint(run_dir / "checkpoints", t.checkpoint_every, t.keep_checkpoints), RNGState(), Throughput()]
+        if show_bar:
+            callbacks.append(TQDMProgressBar(refresh_rate=t.log_every))
+        loggers = [CSVLogger(run_dir, name="", version=""), TensorBoardLogger(run_dir, name="tensorboard", version="")]
+    return pl.Trainer(
+        max_steps=t.stop_at_step or t.max_steps,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        precision=t.precision,
+        deterministic=t.deterministic,
+        logger=loggers,
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
+        enable_checkpointing=False,
+        val_check_interval=t.val_every,
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        log_every_n_steps=t.log_every,
+        enable_model_summary=False,
+        enable_progress_bar=show_bar and for_training,
+        default_root_dir=run_dir,
+    )
+
+
+def _prepare(cfg, data_dir):
+    if data_dir is not None:
+        cfg.data_dir = str(data_dir)
+    module = task_module(cfg.task)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    data = module.build_data(cfg, cfg.data_dir)
+    return data, module.build_task(cfg, data)
+
+
+def train(config: str | None, overrides: list[str] = (), *, resume: str | bool | None = None, data_dir=None) -> Path:
+    """Train from a config (path or bundled name), or resume a run; returns the run directory.
+
+    ``resume``: a run directory, or True for the newest run of the config's ``name``.
+    """
+    quiet_lightning()
+    overrides = list(overrides)
+    if resume:
+        if resume is True:
+            if config is None:
+                raise ConfigError("--resume without a run directory needs the config, to find the newest run")
+            cfg0 = load_config(config, overrides)
+            resume = latest_run(cfg0.out_dir, cfg0.name)
+        run_dir = Path(resume)
+        ckpt = last_checkpoint(run_dir)
+        cfg = _saved_config(run_dir, overrides, resuming=True)
+    else:
+        if config is None:
+            raise ConfigError("give a config file (or --resume RUN_DIR)")
+        cfg, ckpt = load_config(config, overrides), None
+    data, task = _prepare(cfg, data_dir)
+
+    if not resume:
+        run_dir = _new_run_dir(cfg)
+    if rank_zero_only.rank == 0:
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.yaml", to_yaml(cfg))
+        os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
+    trainer = make_trainer(cfg, run_dir)
+    trainer.fit(task, datamodule=data, ckpt_path=str(ckpt) if ckpt else None)
+    return run_dir
+
+
+def evaluate(run_dir: str | Path, overrides: list[str] = (), *, data_dir=None) -> dict:
+    """Validation metrics of the run's last checkpoint; also written to RUN_DIR/eval.json."""
+    quiet_lightning()
+    run_dir = Path(run_dir)
+    ckpt = last_checkpoint(run_dir)
+    cfg = _saved_config(run_dir, list(overrides), resuming=False)
+    cfg.trainer.devices, cfg.trainer.strategy, cfg.trainer.num_nodes = 1, "auto", 1
+    data, task = _prepare(cfg, data_dir)
+    trainer = make_trainer(cfg, None, for_training=False)
+    (metrics,) = trainer.validate(task, datamodule=data, ckpt_path=str(ckpt), verbose=False)
+    result = {"run_dir": str(run_dir), "checkpoint": str(ckpt), "metrics": {k: float(v) for k, v in metrics.items()}}
+    atomic_write_text(run_dir / "eval.json", json.dumps(result, indent=2))
+    return result

@@ -1,0 +1,64 @@
+"""What every task shares: optimiser and schedule from the config, the NaN/Inf guard, and the
+model spec stored in each checkpoint so that ``paperzoo export`` can rebuild the bare model."""
+
+from __future__ import annotations
+
+import math
+
+import lightning.pytorch as pl
+import torch
+
+from paperzoo.errors import TrainingDivergedError
+from paperzoo.registry import create_model
+
+
+class BaseTask(pl.LightningModule):
+    """Subclasses set ``self.model`` through ``build_model`` and implement the steps."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+
+    def build_model(self, name: str, **kwargs) -> torch.nn.Module:
+        self.model_spec = {"name": name, "kwargs": kwargs}
+        self.model = create_model(name, **kwargs)
+        return self.model
+
+    # --- optimisation ----------------------------------------------------------------------------
+    def configure_optimizers(self):
+        o, max_steps = self.cfg.optim, self.cfg.trainer.max_steps
+        params = [p for p in self.parameters() if p.requires_grad]
+        if o.name == "sgd":
+            opt = torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+        else:
+            cls = torch.optim.Adam if o.name == "adam" else torch.optim.AdamW
+            opt = cls(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+
+        def factor(step: int) -> float:
+            if step < o.warmup_steps:
+                return (step + 1) / o.warmup_steps
+            if o.schedule == "cosine":
+                progress = (step - o.warmup_steps) / max(1, max_steps - o.warmup_steps)
+                return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+            return 1.0
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # --- guards and checkpoint metadata ----------------------------------------------------------
+    def on_before_backward(self, loss: torch.Tensor) -> None:
+        finite = bool(torch.isfinite(loss.detach()).all())
+        # every DDP rank must take the same decision, or the healthy ones wait forever
+        if not self.trainer.strategy.reduce_boolean_decision(finite, all=True):
+            last = getattr(self.trainer, "paperzoo_last_checkpoint", None)
+            kept = f"last good checkpoint kept: {last}" if last else "no checkpoint was written yet"
+            raise TrainingDivergedError(
+                f"loss became NaN/Inf at step {self.global_step}; stopped before the update ({kept}); "
+                "lower optim.lr or check the data"
+            )
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        from paperzoo import __version__
+        from paperzoo.engine.config import to_dict
+
+        checkpoint["paperzoo"] = {"version": __version__, "model": self.model_spec, "config": to_dict(self.cfg)}
