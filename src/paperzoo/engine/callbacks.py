@@ -1,8 +1,9 @@
 """Lightning pieces: atomic checkpoint files, step checkpoints with a ``last.ckpt``, RNG state in
-checkpoints, and throughput in the progress bar."""
+checkpoints, throughput in the progress bar, and a CSV logger that appends on resume."""
 
 from __future__ import annotations
 
+import csv
 import os
 import random
 import time
@@ -11,6 +12,9 @@ from pathlib import Path
 import lightning.pytorch as pl
 import numpy as np
 import torch
+from lightning.fabric.loggers.logger import rank_zero_experiment
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from paperzoo.io.atomic import atomic_path
@@ -93,3 +97,24 @@ class Throughput(pl.Callback):
         first = batch[0] if isinstance(batch, (tuple, list)) else batch
         n = len(first) * trainer.world_size
         pl_module.log("samples_per_s", n / max(time.perf_counter() - self._t0, 1e-9), prog_bar=True)
+
+
+class _AppendingWriter(ExperimentWriter):
+    def _check_log_dir_exists(self) -> None:
+        # Lightning deletes an existing metrics.csv here; a resumed run keeps its earlier rows and
+        # extends the header if new metrics appear (Lightning rewrites the file then)
+        if os.path.isfile(self.metrics_file_path):
+            with open(self.metrics_file_path, newline="") as f:
+                self.metrics_keys = sorted(next(csv.reader(f), []))
+
+
+class AppendingCSVLogger(CSVLogger):
+    """``metrics.csv`` in the run directory, appended to (never truncated) when a run resumes."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self):
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment

@@ -25,10 +25,10 @@ from pathlib import Path
 import lightning.pytorch as pl
 import yaml
 from lightning.pytorch.callbacks import TQDMProgressBar
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from paperzoo.engine.callbacks import AtomicCheckpointIO, RNGState, StepCheckpoint, Throughput
+from paperzoo.engine.callbacks import AppendingCSVLogger, AtomicCheckpointIO, RNGState, StepCheckpoint, Throughput
 from paperzoo.engine.config import build_config, load_config, to_yaml
 from paperzoo.errors import CheckpointError, ConfigError
 from paperzoo.io.atomic import atomic_write_text
@@ -81,7 +81,7 @@ def make_trainer(cfg, run_dir: Path | None, *, for_training: bool = True) -> pl.
         callbacks = [StepCheckpoint(run_dir / "checkpoints", t.checkpoint_every, t.keep_checkpoints), RNGState(), Throughput()]
         if show_bar:
             callbacks.append(TQDMProgressBar(refresh_rate=t.log_every))
-        loggers = [CSVLogger(run_dir, name="", version=""), TensorBoardLogger(run_dir, name="tensorboard", version="")]
+        loggers = [AppendingCSVLogger(run_dir, name="", version=""), TensorBoardLogger(run_dir, name="tensorboard", version="")]
     return pl.Trainer(
         max_steps=t.stop_at_step or t.max_steps,
         accelerator=t.accelerator,

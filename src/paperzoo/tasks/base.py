@@ -61,4 +61,5 @@ class BaseTask(pl.LightningModule):
         from paperzoo import __version__
         from paperzoo.engine.config import to_dict
 
-        checkpoint["paperzoo"] = {"version": __version__, "model": self.model_spec, "config": to_dict(self.cfg)}
+        checkpoint["paperzoo"] = {"version": __version__, "model": self.model_spec, "config": to_dict(self.cfg),
+                                  "world_size": self.trainer.world_size}

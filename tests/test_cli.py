@@ -1,0 +1,135 @@
+"""The `paperzoo` command: user errors are one line and exit 2, leave nothing behind; help has examples."""
+
+import pytest
+
+from conftest import run_process, write_config
+
+
+def assert_one_line_error(code, err, *needles):
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_unknown_override_key(cli, tiny):
+    config, runs = tiny
+    code, _, err = cli("train", config, "trainer.max_stepz=5")
+    assert_one_line_error(code, err, "unknown config key 'trainer.max_stepz'")
+    assert not runs.exists()
+
+
+def test_unknown_key_in_the_yaml_file(cli, tmp_path):
+    config = write_config(tmp_path / "c.yaml", tmp_path / "runs", model={"loss": "L1HingeLoss", "hinge_width": 2})
+    code, _, err = cli("train", config)
+    assert_one_line_error(code, err, "unknown config key 'model.hinge_width'")
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("override,key", [("trainer.max_steps=abc", "trainer.max_steps"),
+                                          ("optim.lr=fast", "optim.lr"),
+                                          ("data.standardize=maybe", "data.standardize")])
+def test_bad_override_type(cli, tiny, override, key):
+    config, runs = tiny
+    code, _, err = cli("train", config, override)
+    assert_one_line_error(code, err, f"'{key}'")
+    assert not runs.exists()
+
+
+@pytest.mark.parametrize("overrides,needle", [
+    (["trainer.max_steps"], "not of the form"),
+    (["trainer.max_steps=0"], "max_steps must be > 0"),
+    (["model.loss=HingeLoss9"], "unknown margin loss"),
+    (["model.loss=SmoothedL1HingeLoss", "model.loss_params.gamma=-1"], "gamma must be"),
+    (["model.loss_params.gamma=1"], "LogitMarginLoss takes no parameters"),
+    (["task=nonsense"], "unknown task"),
+])
+def test_bad_values(cli, tiny, overrides, needle):
+    config, runs = tiny
+    code, _, err = cli("train", config, *overrides)
+    assert_one_line_error(code, err, needle)
+    assert not runs.exists()
+
+
+def test_missing_dataset(cli, tiny, tmp_path):
+    config, runs = tiny
+    empty = tmp_path / "no-data-here"
+    code, _, err = cli("train", config, "data.source=cifar10", "--data-dir", empty)
+    assert_one_line_error(code, err, "dataset 'cifar10' not found", str(empty), "paperzoo data import cifar10")
+    assert not runs.exists()
+
+
+def test_missing_dataset_names_the_environment_variable(cli, tiny, tmp_path, monkeypatch):
+    config, runs = tiny
+    monkeypatch.setenv("PAPERZOO_DATA", str(tmp_path / "elsewhere"))
+    code, _, err = cli("train", config, "data.source=cifar10")
+    assert_one_line_error(code, err, "$PAPERZOO_DATA", str(tmp_path / "elsewhere"))
+
+
+def test_missing_config_file(cli, tmp_path):
+    code, _, err = cli("train", tmp_path / "nope.yaml")
+    assert_one_line_error(code, err, "config file not found")
+
+
+def test_invalid_yaml(cli, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: margin_classifier\n  name: [unclosed\n")
+    code, _, err = cli("train", bad)
+    assert_one_line_error(code, err, "not valid YAML")
+
+
+def test_not_a_run_directory(cli, tmp_path):
+    for args in (("evaluate", tmp_path), ("export", tmp_path, tmp_path / "out"), ("train", "--resume", tmp_path)):
+        code, _, err = cli(*args)
+        assert_one_line_error(code, err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_usage_errors_are_one_line(tmp_path):
+    result = run_process("train", "--no-such-flag", cwd=tmp_path)
+    assert_one_line_error(result.returncode, result.stderr, "unrecognized arguments")
+    result = run_process("frobnicate", cwd=tmp_path)
+    assert_one_line_error(result.returncode, result.stderr, "invalid choice")
+
+
+def test_real_process_exit_status_and_no_traceback(tiny):
+    config, runs = tiny
+    result = run_process("train", config, "trainer.foo=1")
+    assert_one_line_error(result.returncode, result.stderr, "unknown config key 'trainer.foo'")
+    assert not runs.exists()
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "export", "data", "losses", "demo", "list"])
+def test_help_everywhere(cli, command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli(command, "--help")
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: paperzoo" in out
+    if command != "list":
+        assert "example" in out
+
+
+def test_list_shows_models_and_configs(cli):
+    code, out, _ = cli("list")
+    assert code == 0
+    assert "margin_linear" in out and "losses/margin_blobs" in out and "losses/margin_cifar10" in out
+
+
+def test_bundled_configs_are_valid():
+    from paperzoo.engine.config import bundled_configs, load_config
+
+    for name in bundled_configs():
+        cfg = load_config(name)
+        assert cfg.name and cfg.trainer.max_steps > 0
+
+
+def test_losses_plot(cli, tmp_path):
+    out = tmp_path / "plot.png"
+    code, stdout, _ = cli("losses", "plot", "-o", out, "--min", "-3", "--max", "3")
+    assert code == 0 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, _, err = cli("losses", "plot", "-o", tmp_path / "x.png", "--min", "2", "--max", "1")
+    assert_one_line_error(code, err, "--min")
+    assert not (tmp_path / "x.png").exists()
