@@ -38,6 +38,7 @@ def test_run_directory_layout(cli, tiny):
     assert "gamma: 0.5" in (run / "config.yaml").read_text()
     assert {p.name for p in (run / "checkpoints").iterdir()} == {"step-0000010.ckpt", "step-0000020.ckpt", "last.ckpt"}
     assert any((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert (run / "plots" / "metrics.png").read_bytes()[:4] == b"\x89PNG"
     rows = metrics_rows(run)
     assert max(int(r["step"]) for r in rows) == 19
     val = [float(r["val/accuracy"]) for r in rows if r.get("val/accuracy")]

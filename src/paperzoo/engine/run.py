@@ -5,6 +5,7 @@ A run directory ``OUT_DIR/<name>/<YYYYmmdd-HHMMSS>/`` holds::
     config.yaml            the resolved config (schema defaults + YAML + overrides)
     metrics.csv            every logged metric (appended on resume)
     tensorboard/           the same metrics for TensorBoard
+    plots/metrics.png      every metric against the step
     checkpoints/           step-NNNNNNN.ckpt (newest few) and last.ckpt
     eval.json              written by `paperzoo evaluate`
 
@@ -30,6 +31,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from paperzoo.engine.callbacks import AppendingCSVLogger, AtomicCheckpointIO, RNGState, StepCheckpoint, Throughput
 from paperzoo.engine.config import build_config, load_config, to_yaml
+from paperzoo.engine.plots import plot_metrics
 from paperzoo.errors import CheckpointError, ConfigError
 from paperzoo.io.atomic import atomic_write_text
 from paperzoo.io.checkpoints import last_checkpoint
@@ -143,6 +145,8 @@ def train(config: str | None, overrides: list[str] = (), *, resume: str | bool |
         os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
     trainer = make_trainer(cfg, run_dir)
     trainer.fit(task, datamodule=data, ckpt_path=str(ckpt) if ckpt else None)
+    if trainer.is_global_zero:
+        plot_metrics(run_dir)
     return run_dir
 
 
