@@ -28,9 +28,12 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(VENV)/bin/python -m pytest -q
 
+# real-data benchmarks read the shared data folder unless PAPERZOO_DATA says otherwise
+bench: export PAPERZOO_DATA ?= ../shared/data
 bench: $(VENV)/.installed-dev
 	$(VENV)/bin/python bench/margin_losses.py
 	$(VENV)/bin/python bench/margin_classifier.py
+	$(VENV)/bin/python bench/margin_cifar10.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

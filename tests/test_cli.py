@@ -45,6 +45,7 @@ def test_bad_override_type(cli, tiny, override, key):
     (["model.loss=SmoothedL1HingeLoss", "model.loss_params.gamma=-1"], "gamma must be"),
     (["model.loss_params.gamma=1"], "LogitMarginLoss takes no parameters"),
     (["task=nonsense"], "unknown task"),
+    (["data.batch_size=100000"], "larger than the training set"),
 ])
 def test_bad_values(cli, tiny, overrides, needle):
     config, runs = tiny

@@ -48,6 +48,8 @@ class TensorDataModule(pl.LightningDataModule):
 
     def __init__(self, train: tuple[torch.Tensor, ...], val: tuple[torch.Tensor, ...], *, batch_size: int, seed: int, info: dict | None = None):
         super().__init__()
+        if batch_size > len(train[0]):  # checked here, before a run directory exists
+            raise ConfigError(f"data.batch_size={batch_size} is larger than the training set ({len(train[0])} examples)")
         self.train_tensors, self.val_tensors = train, val
         self.batch_size, self.seed, self.info = batch_size, seed, info or {}
 
