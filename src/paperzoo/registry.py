@@ -16,7 +16,7 @@ from torch import nn
 
 from paperzoo.errors import InvalidArgumentError
 
-_FAMILY_MODULES = ("paperzoo.losses.linear",)
+_FAMILY_MODULES = ("paperzoo.losses.linear", "paperzoo.vq.vqvae")
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,7 @@ def create_model(name: str, **kwargs) -> nn.Module:
     _load_families()
     if name not in _MODELS:
         raise InvalidArgumentError(f"unknown model {name!r}; `paperzoo list` shows the registered models")
-    builder = _MODELS[name].builder
-    params = inspect.signature(builder).parameters
-    unknown = sorted(set(kwargs) - set(params))
-    if unknown:
-        raise InvalidArgumentError(f"model {name!r} has no argument(s) {unknown}; it takes {sorted(params)}")
-    return builder(**kwargs)
+    try:
+        return _MODELS[name].builder(**kwargs)
+    except TypeError as exc:  # an unknown or missing argument
+        raise InvalidArgumentError(f"model {name!r}: {exc}") from None

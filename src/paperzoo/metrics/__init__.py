@@ -1,0 +1,1 @@
+"""Metric conventions, written once: images, codebooks (and later audio, ranking, video)."""
