@@ -44,6 +44,20 @@ class QuantizerOutput:
     counts: torch.Tensor  # (K,) how often each code was chosen in this batch (this process)
 
 
+class _StraightThrough(torch.autograd.Function):
+    """Forward: the quantised vectors z_q. Backward: the gradient goes unchanged to z_e (eq. 3's
+    "copy gradients from decoder input to encoder output"). Same as z_e + sg[z_q - z_e] without
+    computing two full-size temporaries."""
+
+    @staticmethod
+    def forward(ctx, z_e, z_q):
+        return z_q.to(z_e.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
 def _world() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
@@ -91,6 +105,8 @@ class VectorQuantizer(nn.Module):
     tensor, always in float32 (autocast is disabled for it) so that bfloat16 training does not pick
     wrong codes among near ties.
     """
+
+    ROW_BLOCK = 2048
 
     def __init__(self, num_codes: int = 512, dim: int = 64, beta: float = 0.25, *, ema: bool = False,
                  decay: float = 0.99, eps: float = 1e-5, kmeans_init: bool = False, kmeans_iters: int = 10,
@@ -140,15 +156,26 @@ class VectorQuantizer(nn.Module):
 
     # --- nearest codes ------------------------------------------------------------------------------
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
-        """(N, D) -> (N,) index of the nearest code (float32 distances, one GEMM)."""
+        """(N, D) -> (N,) index of the nearest code (float32 distances, one GEMM).
+
+        argmin_k ||z - e_k||^2 = argmax_k (z.e_k - ||e_k||^2 / 2), computed as one GEMM of [z, 1]
+        with [e, -||e||^2/2] (no bias broadcast). On CPU the rows go in blocks of ``ROW_BLOCK`` so
+        that each block's (rows x K) score matrix is reduced while it is still in cache.
+        """
         with torch.autocast(device_type=flat.device.type, enabled=False):
             z = flat.detach().float()
             codes = self._codes().detach().float()
             if self.cosine:
                 z = F.normalize(z, dim=1)
-            # argmin ||z - e||^2 = argmin (||e||^2 - 2 z.e): ||z||^2 is the same for every code
-            scores = torch.addmm((codes * codes).sum(1), z, codes.T, alpha=-2.0)
-            return scores.argmin(1)
+            codes_aug = torch.cat([codes, -0.5 * (codes * codes).sum(1, keepdim=True)], 1)
+            z_aug = torch.cat([z, z.new_ones(z.shape[0], 1)], 1)
+            block = self.ROW_BLOCK if z.device.type == "cpu" else z.shape[0]
+            if z.shape[0] <= block:
+                return (z_aug @ codes_aug.T).argmax(1)
+            out = torch.empty(z.shape[0], dtype=torch.long, device=z.device)
+            for start in range(0, z.shape[0], block):
+                out[start : start + block] = (z_aug[start : start + block] @ codes_aug.T).argmax(1)
+            return out
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """(B, *S) int -> (B, D, *S) code vectors (the decoder's input for given codes)."""
@@ -184,7 +211,7 @@ class VectorQuantizer(nn.Module):
                 self._ema_update(flat.detach().float(), indices, counts)
             self._track_usage(flat.detach().float(), counts)
 
-        straight_through = flat + (z_q_const.to(flat.dtype) - flat).detach()
+        straight_through = _StraightThrough.apply(flat, z_q_const)
         return QuantizerOutput(
             quantized=self._unflatten(straight_through, z_e.shape[0], spatial),
             indices=indices.reshape(z_e.shape[0], *spatial) if spatial else indices,
