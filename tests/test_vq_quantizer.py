@@ -82,11 +82,20 @@ def test_ema_update_matches_hand_computation_and_takes_no_gradient():
     torch.testing.assert_close(out.indices, brute_force_nearest(z.detach(), codes0))
     counts = torch.bincount(out.indices, minlength=K).float()
     sums = torch.zeros(K, D).index_add_(0, out.indices, z.detach())
-    ema_count = decay * torch.ones(K) + (1 - decay) * counts  # pseudo-count 1 per code at start
-    ema_sum = decay * codes0 + (1 - decay) * sums
+    # zero-initialised EMA after one step, debiased by 1 - decay: just this batch's statistics
+    ema_count, ema_sum = (1 - decay) * counts / (1 - decay), (1 - decay) * sums / (1 - decay)
     n = ema_count.sum()
     smoothed = (ema_count + eps) / (n + K * eps) * n
     torch.testing.assert_close(vq.codebook, ema_sum / smoothed[:, None])
+    # a second step mixes the two batches with weights decay and 1 - decay, renormalised
+    z2 = torch.randn(10, D)
+    idx2 = brute_force_nearest(z2, vq.codebook.clone())
+    vq(z2)
+    c2 = decay * (1 - decay) * counts + (1 - decay) * torch.bincount(idx2, minlength=K).float()
+    s2 = decay * (1 - decay) * sums + (1 - decay) * torch.zeros(K, D).index_add_(0, idx2, z2)
+    c2, s2 = c2 / (1 - decay**2), s2 / (1 - decay**2)
+    smoothed2 = (c2 + eps) / (c2.sum() + K * eps) * c2.sum()
+    torch.testing.assert_close(vq.codebook, s2 / smoothed2[:, None])
     torch.testing.assert_close(out.loss, 0.25 * ((z.detach() - codes0[out.indices]) ** 2).mean())
     out.loss.backward()
     assert z.grad is not None and not vq.codebook.requires_grad
@@ -97,14 +106,13 @@ def test_ema_update_matches_hand_computation_and_takes_no_gradient():
     torch.testing.assert_close(vq.codebook, before)
 
 
-def test_unused_ema_code_keeps_its_initial_value():
+def test_unused_ema_code_moves_to_the_origin():
+    """As in Sonnet: a code assigned nothing gets sum 0 and so sits at 0, among the encoder outputs."""
     vq = VectorQuantizer(num_codes=3, dim=2, ema=True).train()
     with torch.no_grad():
-        vq.codebook.copy_(torch.tensor([[0.0, 0.0], [1.0, 1.0], [50.0, 50.0]]))
-        vq.ema_sum.copy_(vq.codebook)
-    for _ in range(20):
-        vq(torch.randn(64, 2) * 0.3)
-    torch.testing.assert_close(vq.codebook[2], torch.tensor([50.0, 50.0]), rtol=1e-4, atol=0)  # up to Laplace smoothing
+        vq.codebook.copy_(torch.tensor([[0.5, 0.5], [-0.5, -0.5], [50.0, 50.0]]))
+    vq(torch.randn(64, 2) * 0.3)
+    torch.testing.assert_close(vq.codebook[2], torch.zeros(2))
 
 
 def test_distances_stay_float32_under_bfloat16_autocast():
@@ -126,10 +134,9 @@ def test_distances_stay_float32_under_bfloat16_autocast():
 
 def test_dead_code_restart_revives_unused_codes():
     torch.manual_seed(5)
-    vq = VectorQuantizer(num_codes=16, dim=2, ema=True, restart_after=3).train()
+    vq = VectorQuantizer(num_codes=16, dim=2, restart_after=3).train()
     with torch.no_grad():  # half the codes far away from the data: never chosen
         vq.codebook[8:] = 100.0
-        vq.ema_sum[8:] = 100.0
     data = lambda: torch.randn(256, 2)  # noqa: E731
     for _ in range(3):
         vq(data())
@@ -139,13 +146,12 @@ def test_dead_code_restart_revives_unused_codes():
     for _ in range(5):
         usage.update(vq(data()).indices)
     assert usage.compute()["usage"] > 0.9
-    without = VectorQuantizer(num_codes=16, dim=2, ema=True).train()
+    without = VectorQuantizer(num_codes=16, dim=2).train()  # codebook loss: no gradient reaches them
     with torch.no_grad():
         without.codebook[8:] = 100.0
-        without.ema_sum[8:] = 100.0
     for _ in range(10):
-        without(data())
-    assert (without.codebook[8:] > 99).all()  # the control: they stay dead
+        without(data()).loss.backward()
+    assert (without.codebook[8:] == 100.0).all() and without.codebook.grad[8:].abs().sum() == 0
 
 
 def test_kmeans_init_and_cosine():

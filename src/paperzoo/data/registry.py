@@ -54,15 +54,27 @@ class DatasetSpec:
 
 
 def _cifar10_from_binary(src: Path, dest: Path) -> None:
-    """CIFAR-10 binary release (data_batch_*.bin: 1 label byte + 3072 CHW bytes) -> PNG image folders."""
+    """A CIFAR-10 release -> PNG image folders: the binary release (data_batch_*.bin: 1 label byte +
+    3072 CHW bytes) or the python release (cifar-10-batches-py pickles, read safely)."""
     import numpy as np
     from PIL import Image
 
     bins = sorted(src.rglob("*_batch*.bin"))
+    pickles = sorted(src.rglob("data_batch_1"))
+    if pickles:  # the python release: read with the restricted unpickler, write image folders
+        from paperzoo.data.cifar10 import CLASSES, load_cifar10
+
+        for split in ("train", "test"):
+            images, labels = load_cifar10(pickles[0].parent, split, use_cache=False)
+            for i, (img, label) in enumerate(zip(images, labels)):
+                folder = dest / split / CLASSES[label]
+                folder.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(img).save(folder / f"{i:05d}.png")
+        return
     if not bins:
         if any(src.rglob("*.jpg")) or any(src.rglob("*.png")):
             return _move_layout(src, dest, DATASETS["cifar10"])
-        raise DataError(f"{src} holds neither the CIFAR-10 binary batches nor image folders")
+        raise DataError(f"{src} holds neither a CIFAR-10 release (binary or python) nor image folders")
     names = next(src.rglob("batches.meta.txt")).read_text().split()
     for path in bins:
         split = "test" if "test" in path.name else "train"

@@ -20,3 +20,23 @@ def gaussian_blobs(n: int, dim: int, *, separation: float = 2.0, label_noise: fl
         flip = torch.rand(n, generator=gen) < label_noise
         y = torch.where(flip, -y, y)
     return X.float(), y.float()
+
+
+def shapes_images(n: int, size: int = 32, *, seed: int = 0) -> torch.Tensor:
+    """Generated images with structure a VQ-VAE can learn offline: a random background colour with
+    one to three filled rectangles and discs of random colours. Returns (n, size, size, 3) uint8."""
+    gen = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    images = (torch.rand(n, 1, 1, 3, generator=gen) * 255).expand(n, size, size, 3).clone()
+    for _ in range(3):
+        present = torch.rand(n, generator=gen) < 0.75
+        colour = torch.rand(n, 3, generator=gen) * 255
+        cx, cy = (torch.rand(2, n, generator=gen) * size)
+        r = 3 + torch.rand(n, generator=gen) * size / 4
+        disc = torch.rand(n, generator=gen) < 0.5
+        dx, dy = xx[None] - cx[:, None, None], yy[None] - cy[:, None, None]
+        inside = torch.where(disc[:, None, None], dx**2 + dy**2 <= r[:, None, None] ** 2,
+                             (dx.abs() <= r[:, None, None]) & (dy.abs() <= r[:, None, None] * 0.7))
+        mask = inside & present[:, None, None]
+        images = torch.where(mask[..., None], colour[:, None, None, :], images)
+    return images.round().to(torch.uint8)

@@ -37,7 +37,8 @@ class TrainerConfig:
     devices: Union[int, str] = 1
     num_nodes: int = 1
     strategy: str = "auto"
-    precision: str = "32-true"
+    precision: str = "32-true"  # Lightning precision, e.g. bf16-mixed (quantiser distances stay float32)
+    compile: bool = False  # torch.compile the task's compile_targets() (long runs; ~30 s to compile)
     deterministic: bool = True
     progress_bar: Optional[bool] = None  # None: only when the console is a terminal
 

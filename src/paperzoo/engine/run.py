@@ -112,7 +112,11 @@ def _prepare(cfg, data_dir):
     module = task_module(cfg.task)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     data = module.build_data(cfg, cfg.data_dir)
-    return data, module.build_task(cfg, data)
+    task = module.build_task(cfg, data)
+    if cfg.trainer.compile:
+        for target in task.compile_targets():
+            target.compile()
+    return data, task
 
 
 def train(config: str | None, overrides: list[str] = (), *, resume: str | bool | None = None, data_dir=None) -> Path:
@@ -158,7 +162,7 @@ def evaluate(run_dir: str | Path, overrides: list[str] = (), *, data_dir=None) -
     cfg = _saved_config(run_dir, list(overrides), resuming=False)
     cfg.trainer.devices, cfg.trainer.strategy, cfg.trainer.num_nodes = 1, "auto", 1
     data, task = _prepare(cfg, data_dir)
-    trainer = make_trainer(cfg, None, for_training=False)
+    trainer = make_trainer(cfg, run_dir, for_training=False)
     (metrics,) = trainer.validate(task, datamodule=data, ckpt_path=str(ckpt), verbose=False)
     result = {"run_dir": str(run_dir), "checkpoint": str(ckpt), "metrics": {k: float(v) for k, v in metrics.items()}}
     atomic_write_text(run_dir / "eval.json", json.dumps(result, indent=2))

@@ -13,6 +13,7 @@ from paperzoo.errors import ConfigError
 
 TASKS = {
     "margin_classifier": "paperzoo.tasks.margin",
+    "vqvae": "paperzoo.tasks.vqvae",
 }
 
 

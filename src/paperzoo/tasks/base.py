@@ -24,6 +24,10 @@ class BaseTask(pl.LightningModule):
         self.model = create_model(name, **kwargs)
         return self.model
 
+    def compile_targets(self) -> list[torch.nn.Module]:
+        """Modules compiled with torch.compile when ``trainer.compile`` is set (state_dict keys unchanged)."""
+        return [self.model]
+
     # --- optimisation ----------------------------------------------------------------------------
     def configure_optimizers(self):
         o, max_steps = self.cfg.optim, self.cfg.trainer.max_steps

@@ -124,12 +124,13 @@ class VectorQuantizer(nn.Module):
         # Sonnet's initialisation: uniform in +-sqrt(3) (unit variance); paper: not stated
         init = torch.empty(num_codes, dim).uniform_(-(3**0.5), 3**0.5)
         if ema:
-            # each code starts as one pseudo-observation of itself (count 1, sum = the code): a code
-            # that is never chosen keeps its initial value, instead of exploding to init / eps
-            # (no debiasing) or collapsing to 0 (zero-initialised sums); used codes forget it at rate g
+            # zero-initialised, debiased moving averages (as Sonnet's ExponentialMovingAverage): after
+            # the first update a code is the mean of what it was assigned, and a code assigned
+            # nothing moves to the origin, amid the encoder outputs, where it can be picked again
             self.register_buffer("codebook", init)
-            self.register_buffer("ema_count", torch.ones(num_codes))
-            self.register_buffer("ema_sum", init.clone())
+            self.register_buffer("ema_count", torch.zeros(num_codes))
+            self.register_buffer("ema_sum", torch.zeros(num_codes, dim))
+            self.register_buffer("ema_steps", torch.zeros((), dtype=torch.long))
         else:
             self.codebook = nn.Parameter(init)
         self.register_buffer("initialized", torch.tensor(not kmeans_init))
@@ -225,17 +226,21 @@ class VectorQuantizer(nn.Module):
     # --- codebook maintenance ------------------------------------------------------------------------
     @torch.no_grad()
     def _ema_update(self, flat: torch.Tensor, indices: torch.Tensor, counts: torch.Tensor) -> None:
-        """N_k <- g N_k + (1-g) n_k;  m_k <- g m_k + (1-g) sum_{i: k_i = k} z_i;  e_k = m_k / N~_k,
-        with N~ the Laplace-smoothed cluster sizes (N_k + eps) / (n + K eps) * n. Under DDP the
-        batch statistics n_k and sums are all-reduced first, so every replica applies the same update."""
+        """N_k <- g N_k + (1-g) n_k;  m_k <- g m_k + (1-g) sum_{i: k_i = k} z_i  (both from 0);
+        debiased by 1 - g^t; e_k = m^_k / N~_k with N~ the Laplace-smoothed cluster sizes
+        (N^_k + eps) / (n + K eps) * n. Under DDP the batch statistics n_k and sums are all-reduced
+        first, so every replica applies the same update."""
         batch_counts = counts.float()
         batch_sums = torch.zeros_like(self.ema_sum).index_add_(0, indices, flat)
         _all_reduce(batch_counts, batch_sums)
         self.ema_count.mul_(self.decay).add_(batch_counts, alpha=1 - self.decay)
         self.ema_sum.mul_(self.decay).add_(batch_sums, alpha=1 - self.decay)
-        n = self.ema_count.sum()
-        smoothed = (self.ema_count + self.eps) / (n + self.num_codes * self.eps) * n
-        self.codebook.copy_(self.ema_sum / smoothed[:, None])
+        self.ema_steps += 1
+        debias = 1 - self.decay ** int(self.ema_steps)
+        count, total = self.ema_count / debias, self.ema_sum / debias
+        n = count.sum()
+        smoothed = (count + self.eps) / (n + self.num_codes * self.eps) * n
+        self.codebook.copy_(total / smoothed[:, None])
 
     @torch.no_grad()
     def _track_usage(self, flat: torch.Tensor, counts: torch.Tensor) -> None:
@@ -252,9 +257,10 @@ class VectorQuantizer(nn.Module):
         fresh = flat[choice].to(self.codebook.dtype)
         _broadcast(fresh)
         self.codebook.data[dead] = fresh
-        if self.ema:
-            self.ema_sum[dead] = fresh
-            self.ema_count[dead] = 1.0
+        if self.ema:  # one (debiased) observation of the new value
+            debias = 1 - self.decay ** int(self.ema_steps)
+            self.ema_sum[dead] = fresh * debias
+            self.ema_count[dead] = debias
         self.last_used[dead] = self.step
 
     @torch.no_grad()
@@ -274,10 +280,7 @@ class VectorQuantizer(nn.Module):
             filled = sizes > 0
             centers[filled] = sums[filled] / sizes[filled, None]  # empty clusters keep their sample
         _broadcast(centers)
-        self.codebook.data.copy_(centers)
-        if self.ema:
-            self.ema_sum.copy_(centers)
-            self.ema_count.fill_(1.0)
+        self.codebook.data.copy_(centers)  # with EMA, the first update replaces them by cluster means
         self.initialized.fill_(True)
 
     def extra_repr(self) -> str:

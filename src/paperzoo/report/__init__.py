@@ -1,0 +1,1 @@
+"""Figures written into run directories (and, later, the HTML report)."""

@@ -1,0 +1,55 @@
+"""Small figure writers shared by the tasks. All outputs are written atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from paperzoo.io.atomic import atomic_path
+
+
+def image_grid(rows: list[np.ndarray], path: str | Path, scale: int = 3) -> Path:
+    """Rows of images (each (N, H, W, 3) uint8) stacked into one PNG, e.g. originals above
+    reconstructions; a 2-pixel white gap between images; upscaled by ``scale`` (nearest)."""
+    from PIL import Image
+
+    n, h, w, _ = rows[0].shape
+    gap = 2
+    canvas = np.full((len(rows) * (h + gap) + gap, n * (w + gap) + gap, 3), 255, np.uint8)
+    for r, images in enumerate(rows):
+        for c, img in enumerate(images):
+            y, x = gap + r * (h + gap), gap + c * (w + gap)
+            canvas[y : y + h, x : x + w] = img
+    image = Image.fromarray(canvas).resize((canvas.shape[1] * scale, canvas.shape[0] * scale), Image.NEAREST)
+    with atomic_path(path, suffix=".png") as tmp:
+        image.save(tmp, format="PNG")
+    return Path(path)
+
+
+def code_usage_histogram(counts: np.ndarray, path: str | Path, title: str = "") -> Path:
+    """Bar chart of how often each code was chosen (sorted by frequency), with the unused count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = np.asarray(counts)
+    order = np.sort(counts)[::-1]
+    fig, ax = plt.subplots(figsize=(7, 3), constrained_layout=True)
+    ax.bar(np.arange(len(order)), order / max(order.sum(), 1), width=1.0, color="tab:blue")
+    ax.axhline(1 / len(order), color="tab:red", lw=1, ls="--", label="uniform")
+    unused = int((counts == 0).sum())
+    ax.set(xlabel="code (sorted by use)", ylabel="fraction of latents",
+           title=title or f"code usage: {len(counts) - unused}/{len(counts)} codes used")
+    ax.legend()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+def to_uint8_images(x) -> np.ndarray:
+    """(B, 3, H, W) float tensor in [-0.5, 0.5] -> (B, H, W, 3) uint8."""
+    x = (x.detach().float().cpu() + 0.5).clamp(0, 1) * 255
+    return x.round().byte().permute(0, 2, 3, 1).numpy()
