@@ -25,10 +25,18 @@ def write_config(path: Path, out_dir: Path, **sections) -> Path:
         "model": {"loss": "LogitMarginLoss", "l2": 1e-3},
         "data": {"source": "blobs", "n_train": 512, "n_val": 128, "dim": 5, "batch_size": 64},
     }
+    if sections.get("task", "margin_classifier") != "margin_classifier":
+        del cfg["model"], cfg["data"]  # another task: its own model and data sections
     for key, value in sections.items():
         cfg[key] = {**cfg.get(key, {}), **value} if isinstance(value, dict) else value
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Decoded-dataset caches go to a per-test folder, never to the user's ~/.cache."""
+    monkeypatch.setenv("PAPERZOO_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ EXAMPLES = {
   paperzoo data import cifar10 ~/Downloads/cifar-10-binary.tar.gz
   PAPERZOO_DATA=../shared/data paperzoo data info""",
     "losses": "example:\n  paperzoo losses plot -o margin_losses.png --min -3 --max 3",
+    "reconstruct": "examples:\n  paperzoo reconstruct cat.png dog.jpg --model runs/vqvae_sonnet_cifar10/<timestamp> -o recon/\n  paperzoo reconstruct img/*.png --model exported/vqvae -o recon/",
     "demo": "example:\n  paperzoo demo --out runs/demo",
 }
 
@@ -74,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "export", "write a run's weights as safetensors + JSON config (load with paperzoo.load)")
     p.add_argument("run_dir")
     p.add_argument("out_dir")
+
+    p = _add(sub, "reconstruct", "encode images to discrete codes and decode them with a trained VQ-VAE")
+    p.add_argument("images", nargs="+", help="image files (sides divisible by 4, e.g. 32x32 for CIFAR models)")
+    p.add_argument("--model", required=True, help="run directory or export directory of a VQ-VAE")
+    p.add_argument("-o", "--out", required=True, help="output folder (replaced atomically)")
 
     p = _add(sub, "demo", "train small models on generated data and write results (offline, a few minutes)")
     p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
@@ -161,6 +167,12 @@ def cmd_losses(args) -> None:
     print(f"wrote {plot_margin_losses(args.out, args.min, args.max)}")
 
 
+def cmd_reconstruct(args) -> None:
+    from paperzoo.vq.reconstruct import reconstruct
+
+    print(f"wrote {reconstruct(args.images, args.model, args.out)}")
+
+
 def cmd_demo(args) -> None:
     from paperzoo.demo import run_demo
 
@@ -168,7 +180,7 @@ def cmd_demo(args) -> None:
 
 
 COMMANDS = {"list": cmd_list, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
-            "data": cmd_data, "losses": cmd_losses, "demo": cmd_demo}
+            "data": cmd_data, "losses": cmd_losses, "reconstruct": cmd_reconstruct, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

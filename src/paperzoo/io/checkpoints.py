@@ -68,3 +68,21 @@ def load_export(path: str | Path) -> torch.nn.Module:
     model = create_model(config["model"], **config["kwargs"])
     model.load_state_dict(state, strict=True)
     return model.eval()
+
+
+def load_model(path: str | Path) -> torch.nn.Module:
+    """A model from an export directory (``paperzoo export``) or from a run directory's last
+    checkpoint; eval mode. Nothing is unpickled in either case."""
+    from paperzoo.registry import create_model
+
+    path = Path(path)
+    if (path / "config.json").is_file():
+        return load_export(path)
+    ckpt = read_checkpoint(last_checkpoint(path))
+    meta = ckpt.get("paperzoo")
+    if not meta:
+        raise CheckpointError(f"{path}: checkpoint was not written by paperzoo (no model spec inside)")
+    model = create_model(meta["model"]["name"], **meta["model"]["kwargs"])
+    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    model.load_state_dict(state, strict=True)
+    return model.eval()
