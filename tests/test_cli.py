@@ -102,7 +102,7 @@ def test_real_process_exit_status_and_no_traceback(tiny):
     assert not runs.exists()
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "export", "data", "losses", "demo", "list"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "export", "data", "losses", "reconstruct", "demo", "list"])
 def test_help_everywhere(cli, command, capsys):
     with pytest.raises(SystemExit) as exc:
         cli(command, "--help")
@@ -117,6 +117,7 @@ def test_list_shows_models_and_configs(cli):
     code, out, _ = cli("list")
     assert code == 0
     assert "margin_linear" in out and "losses/margin_blobs" in out and "losses/margin_cifar10" in out
+    assert "vqvae_sonnet_cifar10" in out and "vq/vqvae_paper_cifar10" in out
 
 
 def test_bundled_configs_are_valid():
