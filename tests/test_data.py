@@ -14,7 +14,7 @@ from conftest import only_run_dir
 from paperzoo.data import registry
 from paperzoo.data.images import load_image_folder
 from paperzoo.errors import DataError
-from paperzoo.io.atomic import atomic_path, atomic_write_text
+from paperzoo.io.atomic import _umask, atomic_path, atomic_write_text
 
 
 def make_image_folder(root: Path, classes=("airplane", "automobile"), per_class=12, size=8, seed=0):
@@ -150,3 +150,4 @@ def test_atomic_writes_leave_old_content_on_failure(tmp_path):
             raise RuntimeError("killed mid-write")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()  # not mkstemp's 0600
