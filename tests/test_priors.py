@@ -1,0 +1,98 @@
+"""Gated PixelCNN prior: causality (no leak, no blind spot), conditioning, samplers, learning."""
+
+import pytest
+import torch
+
+from paperzoo.errors import InvalidArgumentError
+from paperzoo.priors import GatedPixelCNN, sample_fast, sample_naive
+
+
+def dependency_map(model, h, w, r, s, labels=None, cond=None):
+    """Which input positions the logits at (r, s) depend on, from the gradient wrt the embedded input."""
+    x = torch.randn(1, model.embed.embedding_dim, h, w, dtype=torch.float64, requires_grad=True)
+    model.forward_embedded(x, labels, cond)[:, :, r, s].sum().backward()
+    return x.grad.abs().sum(1)[0] > 0
+
+
+@pytest.mark.parametrize("kernel,layers", [(3, 6), (5, 3)])
+@pytest.mark.parametrize("conditioning", ["none", "class", "spatial"])
+def test_causal_without_blind_spot(kernel, layers, conditioning):
+    torch.manual_seed(0)
+    h = w = 6
+    extra = {"num_classes": 3} if conditioning == "class" else {"cond_channels": 2} if conditioning == "spatial" else {}
+    model = GatedPixelCNN(num_codes=8, channels=8, layers=layers, kernel=kernel, **extra).double()
+    labels = torch.tensor([1]) if conditioning == "class" else None
+    cond = torch.randn(1, 2, h, w, dtype=torch.float64) if conditioning == "spatial" else None
+    for r in range(h):
+        for s in range(w):
+            seen = dependency_map(model, h, w, r, s, labels, cond)
+            earlier = torch.zeros(h, w, dtype=torch.bool)
+            earlier.view(-1)[: r * w + s] = True
+            assert not (seen & ~earlier).any(), f"({r},{s}) sees the current or a later position"
+            # the receptive field covers every earlier position within (layers) rows, incl. upper right
+            reach = torch.zeros(h, w, dtype=torch.bool)
+            for rr in range(max(0, r - layers * (kernel // 2)), r + 1):
+                reach[rr] = True
+            assert torch.equal(seen, earlier & reach), f"blind spot at ({r},{s})"
+
+
+def test_first_layer_alone_is_mask_a():
+    """With the minimum depth, position (r, s) still never sees itself; (r, s-1) and (r-1, s+1) are seen."""
+    model = GatedPixelCNN(num_codes=4, channels=4, layers=2, kernel=3).double()
+    seen = dependency_map(model, 5, 5, 2, 2)
+    assert not seen[2, 2] and seen[2, 1] and seen[1, 3] and not seen[2, 3] and not seen[3, 2]
+
+
+def test_conditioning_changes_the_logits():
+    torch.manual_seed(0)
+    codes = torch.randint(0, 8, (2, 4, 4))
+    model = GatedPixelCNN(num_codes=8, channels=8, layers=3, num_classes=4, cond_channels=2)
+    cond = torch.randn(2, 2, 4, 4)
+    a = model(codes, torch.tensor([0, 0]), cond)
+    assert not torch.allclose(a, model(codes, torch.tensor([1, 1]), cond))
+    assert not torch.allclose(a, model(codes, torch.tensor([0, 0]), cond + 1))
+
+
+@pytest.mark.parametrize("options", [{}, {"temperature": 0.7, "top_k": 3}])
+def test_fast_sampler_equals_naive(options):
+    torch.manual_seed(1)
+    model = GatedPixelCNN(num_codes=16, channels=16, layers=4, num_classes=3, cond_channels=2).double().eval()
+    labels, cond = torch.tensor([0, 2, 1]), torch.randn(3, 2, 7, 5, dtype=torch.float64)
+    a = sample_naive(model, (7, 5), 3, seed=11, labels=labels, cond=cond, **options)
+    b = sample_fast(model, (7, 5), 3, seed=11, labels=labels, cond=cond, **options)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, sample_fast(model, (7, 5), 3, seed=12, labels=labels, cond=cond, **options))
+    if options:  # top-k: every drawn code is among the k most likely at its position
+        logits = model(a, labels, cond)
+        topk = logits.topk(3, dim=1).indices
+        assert (topk == a[:, None]).any(1).all()
+
+
+def test_float32_fast_sampler_matches_too():
+    torch.manual_seed(2)
+    model = GatedPixelCNN(num_codes=32, channels=32, layers=5).eval()
+    assert torch.equal(sample_naive(model, (6, 6), 4, seed=3), sample_fast(model, (6, 6), 4, seed=3))
+
+
+def test_prior_learns_constant_maps():
+    """Each training map is one code repeated: the prior must learn that the first code decides all."""
+    torch.manual_seed(3)
+    model = GatedPixelCNN(num_codes=6, channels=16, layers=4)
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    for _ in range(150):
+        codes = torch.randint(0, 6, (32, 1, 1)).expand(32, 5, 5).contiguous()
+        loss = model.nll(codes)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.1 * torch.log(torch.tensor(6.0)).item()  # far below the uniform 1.79 nats / 25
+    samples = sample_fast(model.eval(), (5, 5), 8, seed=0, temperature=0.5)
+    assert (samples == samples[:, :1, :1]).float().mean() > 0.95
+
+
+def test_sampler_arguments():
+    model = GatedPixelCNN(num_codes=4, channels=4, layers=2, num_classes=2)
+    with pytest.raises(InvalidArgumentError, match="class-conditional"):
+        sample_fast(model, (2, 2), 1)
+    with pytest.raises(InvalidArgumentError, match="temperature"):
+        sample_fast(model, (2, 2), 1, temperature=0, labels=torch.tensor([0]))
