@@ -34,6 +34,8 @@ EXAMPLES = {
   paperzoo data import cifar10 ~/Downloads/cifar-10-binary.tar.gz
   PAPERZOO_DATA=../shared/data paperzoo data info""",
     "losses": "example:\n  paperzoo losses plot -o margin_losses.png --min -3 --max 3",
+    "extract-codes": "examples:\n  paperzoo extract-codes runs/vqvae_sonnet_cifar10/<timestamp> -o codes/cifar10 --data cifar10\n  paperzoo train vq/prior_cifar10 data.codes_dir=codes/cifar10",
+    "sample": "examples:\n  paperzoo sample runs/prior_cifar10/<timestamp> --n 64 -o samples/\n  paperzoo sample runs/prior_cifar10_classes/<timestamp> --n 16 --class 3 --temperature 0.9 -o cats/",
     "reconstruct": "examples:\n  paperzoo reconstruct cat.png dog.jpg --model runs/vqvae_sonnet_cifar10/<timestamp> -o recon/\n  paperzoo reconstruct img/*.png --model exported/vqvae -o recon/",
     "demo": "example:\n  paperzoo demo --out runs/demo",
 }
@@ -80,6 +82,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", help="image files (sides divisible by 4, e.g. 32x32 for CIFAR models)")
     p.add_argument("--model", required=True, help="run directory or export directory of a VQ-VAE")
     p.add_argument("-o", "--out", required=True, help="output folder (replaced atomically)")
+
+    p = _add(sub, "extract-codes", "encode a dataset once with a trained VQ-VAE (uint16 code maps for prior training)")
+    p.add_argument("model", help="run directory or export directory of a VQ-VAE")
+    p.add_argument("-o", "--out", required=True, help="output folder (replaced atomically)")
+    p.add_argument("--data", default="cifar10", choices=["cifar10", "shapes"], help="which images to encode")
+    p.add_argument("--limit", type=int, help="first N images of each split")
+    p.add_argument("--data-dir")
+
+    p = _add(sub, "sample", "sample code maps from a trained prior and decode them into images")
+    p.add_argument("prior", help="run directory or export directory of a prior")
+    p.add_argument("-o", "--out", required=True, help="output folder: samples.png, codes.npy")
+    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--class", dest="label", type=int, help="class index for a class-conditional prior")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--seed", type=int, default=0)
 
     p = _add(sub, "demo", "train small models on generated data and write results (offline, a few minutes)")
     p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
@@ -167,6 +185,22 @@ def cmd_losses(args) -> None:
     print(f"wrote {plot_margin_losses(args.out, args.min, args.max)}")
 
 
+def cmd_extract_codes(args) -> None:
+    from paperzoo.vq.codes import extract_codes
+
+    if args.limit is not None and args.limit < 1:
+        raise PaperzooError(f"--limit must be >= 1, got {args.limit}")
+    print(f"wrote {extract_codes(args.model, args.out, source=args.data, data_dir=args.data_dir, limit=args.limit)}")
+
+
+def cmd_sample(args) -> None:
+    from paperzoo.priors.generate import sample_images
+
+    out = sample_images(args.prior, args.out, n=args.n, label=args.label, temperature=args.temperature,
+                        top_k=args.top_k, seed=args.seed)
+    print(f"wrote {out}/samples.png")
+
+
 def cmd_reconstruct(args) -> None:
     from paperzoo.vq.reconstruct import reconstruct
 
@@ -180,7 +214,7 @@ def cmd_demo(args) -> None:
 
 
 COMMANDS = {"list": cmd_list, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
-            "data": cmd_data, "losses": cmd_losses, "reconstruct": cmd_reconstruct, "demo": cmd_demo}
+            "data": cmd_data, "losses": cmd_losses, "reconstruct": cmd_reconstruct, "extract-codes": cmd_extract_codes, "sample": cmd_sample, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from paperzoo.errors import ConfigError
 TASKS = {
     "margin_classifier": "paperzoo.tasks.margin",
     "vqvae": "paperzoo.tasks.vqvae",
+    "prior": "paperzoo.tasks.prior",
 }
 
 
