@@ -161,3 +161,58 @@ def test_cifar10_image_folders_use_standard_label_indices(tmp_path):
     assert sorted(labels.tolist()) == sorted([CLASSES.index("cat"), CLASSES.index("truck")])
     with pytest.raises(DataError, match="split"):
         load_cifar10(tmp_path, "val")
+
+
+@pytest.mark.parametrize("name,size,shapes", [
+    ("vqvae2_cifar10_small", 32, [(8, 8), (4, 4)]),
+    ("vqvae2_paper_256", 256, [(64, 64), (32, 32)]),
+])
+def test_vqvae2_two_level_shapes(name, size, shapes):
+    model = paperzoo.create_model(name).eval()
+    x = torch.rand(1, 3, size, size) - 0.5
+    out = model(x)
+    assert out.reconstruction.shape == x.shape
+    assert [tuple(level.indices.shape[1:]) for level in out.levels] == shapes
+    codes = model.encode(x)
+    torch.testing.assert_close(model.decode_codes(codes), out.reconstruction)
+
+
+def test_vqvae2_three_levels_and_gradients():
+    ffhq = paperzoo.create_model("vqvae2_ffhq_1024")
+    assert ffhq.levels == 3 and ffhq.bottom_factor == 8 and all(q.ema for q in ffhq.quantizers)
+    small = paperzoo.create_model("vqvae2_ffhq_1024", hidden=16, res_hidden=8, code_dim=8, num_codes=16)
+    x = torch.rand(2, 3, 64, 64) - 0.5  # /8 -> 8x8, then 4x4, 2x2 (1024 -> 128, 64, 32 in the paper)
+    out = small.train()(x)
+    assert [tuple(level.indices.shape[1:]) for level in out.levels] == [(8, 8), (4, 4), (2, 2)]
+    ((out.reconstruction - x) ** 2).mean().add(out.vq_loss).backward()
+    # every encoder gets gradient through the straight-through estimator; EMA codebooks get none
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in small.encoders[2].parameters())
+    assert not any(q.codebook.requires_grad for q in small.quantizers)
+    # the bottom level is conditioned on the levels above: its pre-quantisation input depends on
+    # the top and middle encoder features (through their straight-through codes)
+    feats = [f.detach().requires_grad_(True) for f in small._encode_features(x)]
+    outs, _ = small._quantize_top_down(feats)
+    outs[0].commitment_loss.backward()
+    assert feats[1].grad.abs().sum() > 0 and feats[2].grad.abs().sum() > 0
+    feats = [f.detach().requires_grad_(True) for f in small._encode_features(x)]
+    outs, _ = small._quantize_top_down(feats)
+    outs[2].commitment_loss.backward()  # but the top level does not look down
+    assert feats[0].grad is None and feats[1].grad is None
+
+
+def test_vqvae2_trains_with_the_vqvae_task(cli, tmp_path):
+    config = write_config(
+        tmp_path / "vq2.yaml", tmp_path / "runs", task="vqvae", name="vq2",
+        trainer={"max_steps": 20, "val_every": 20, "checkpoint_every": 20, "progress_bar": False},
+        model={"name": "vqvae2_cifar10_small", "overrides": {"hidden": 32, "res_hidden": 16}},
+        data={"source": "shapes", "n_train": 128, "n_val": 32, "batch_size": 16},
+    )
+    code, _, err = cli("train", config)
+    assert code == 0, err
+    run = only_run_dir(tmp_path / "runs", "vq2")
+    row = val_rows(run)[-1]
+    assert "val/code_usage_l1" in row and float(row["val/code_usage_l1"]) > 0
+    assert (run / "plots" / "code_usage_l1.png").is_file()
+    img = tmp_path / "a.png"
+    Image.fromarray(shapes_images(1).numpy()[0]).save(img)
+    assert cli("reconstruct", img, "--model", run, "-o", tmp_path / "r")[0] == 0

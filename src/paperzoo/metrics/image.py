@@ -33,8 +33,12 @@ def normalized_mse(mse_value: float | torch.Tensor, train_variance: float) -> fl
     return float(mse_value) / train_variance
 
 
-def bits_per_dim_uniform(mse01: float, latents_per_image: int, num_codes: int, dims_per_image: int) -> float:
-    """Gaussian reconstruction NLL (variance = mse on the 0..255 scale) + uniform-prior KL, in bits/dim."""
+def gaussian_bits_per_dim(mse01: float) -> float:
+    """Reconstruction NLL of a Gaussian decoder whose variance is the MSE on the 0..255 scale, in bits/dim."""
     var255 = max(mse01 * 255.0**2, 1e-12)
-    recon = 0.5 * math.log2(2 * math.pi * math.e * var255)
-    return recon + latents_per_image * math.log2(num_codes) / dims_per_image
+    return 0.5 * math.log2(2 * math.pi * math.e * var255)
+
+
+def bits_per_dim_uniform(mse01: float, latents_per_image: int, num_codes: int, dims_per_image: int) -> float:
+    """Gaussian reconstruction NLL + uniform-prior KL (log2 K bits per latent), in bits/dim."""
+    return gaussian_bits_per_dim(mse01) + latents_per_image * math.log2(num_codes) / dims_per_image

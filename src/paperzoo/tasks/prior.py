@@ -21,7 +21,7 @@ import torch
 
 from paperzoo.engine.config import RunConfig
 from paperzoo.errors import ConfigError
-from paperzoo.metrics.image import bits_per_dim_uniform
+from paperzoo.metrics.image import gaussian_bits_per_dim
 from paperzoo.tasks.base import BaseTask
 from paperzoo.tasks.data import TensorDataModule
 from paperzoo.vq.codes import read_codes
@@ -102,8 +102,7 @@ class PriorTask(BaseTask):
         bits = nll / math.log(2)
         self.log("val/nll", nll)
         latents = math.prod(self.meta["latent_shape"])
-        # decoder term of the bound, from the VQ-VAE's test MSE; minus its uniform-prior KL part
-        decoder = bits_per_dim_uniform(self.meta["recon_mse"]["test"], 0, self.meta["num_codes"], 3 * 32 * 32)
+        decoder = gaussian_bits_per_dim(self.meta["recon_mse"]["test"])  # from the VQ-VAE's test MSE
         self.log("val/nll_bits_per_code", bits)
         self.log("val/bits_per_dim", decoder + latents * bits / (3 * 32 * 32))
 

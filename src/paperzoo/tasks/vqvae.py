@@ -27,7 +27,7 @@ from paperzoo.data.synthetic import shapes_images
 from paperzoo.engine.config import RunConfig
 from paperzoo.errors import ConfigError
 from paperzoo.metrics.codebook import CodeUsage
-from paperzoo.metrics.image import bits_per_dim_uniform
+from paperzoo.metrics.image import gaussian_bits_per_dim
 from paperzoo.registry import list_models
 from paperzoo.report.figures import code_usage_histogram, image_grid, to_uint8_images
 from paperzoo.tasks.base import BaseTask
@@ -36,7 +36,7 @@ from paperzoo.tasks.data import TensorDataModule
 
 @dataclass
 class VQVAEModelConfig:
-    name: str = "vqvae_sonnet_cifar10"  # vqvae_paper_cifar10 | vqvae_sonnet_cifar10 | vqvae_tiny
+    name: str = "vqvae_sonnet_cifar10"  # any vq-family model: vqvae_* or vqvae2_* (hierarchical)
     overrides: dict = field(default_factory=dict)  # builder arguments, e.g. {num_codes: 256, restart_after: 100}
 
 
@@ -98,66 +98,71 @@ class VQVAETask(BaseTask):
         self.train_variance = train_variance
 
     def compile_targets(self):
-        # the quantiser stays eager: its EMA / restart code is data-dependent Python
-        return [self.model.encoder, self.model.decoder]
+        # the quantisers stay eager: their EMA / restart code is data-dependent Python
+        if hasattr(self.model, "encoder"):
+            return [self.model.encoder, self.model.decoder]
+        return [*self.model.encoders, *self.model.cond_decoders, self.model.decoder]
 
     def training_step(self, batch, batch_idx):
         x = to_model_pixels(batch[0])
         out = self.model(x)
         nmse = F.mse_loss(out.reconstruction.float(), x) / self.train_variance
-        loss = nmse + out.vq.loss
+        loss = nmse + out.vq_loss
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/nmse", nmse)
-        self.log("train/vq_loss", out.vq.loss)
-        self.log("train/perplexity", out.vq.perplexity, prog_bar=True)
+        self.log("train/vq_loss", out.vq_loss)
+        for i, level in enumerate(out.levels):
+            self.log("train/perplexity" + (f"_l{i}" if i else ""), level.perplexity, prog_bar=i == 0)
         return loss
 
     # --- validation: accumulate over the whole split, reduce across processes -------------------------
     def on_validation_epoch_start(self):
         self._sums = torch.zeros(4, dtype=torch.float64, device=self.device)  # sq err, psnr, images, batches
-        self._perplexity = torch.zeros((), dtype=torch.float64, device=self.device)
-        self._usage = CodeUsage(self.model.quantizer.num_codes)
+        quantizers = self.model.quantizers
+        self._perplexity = torch.zeros(len(quantizers), dtype=torch.float64, device=self.device)
+        self._usage = [CodeUsage(q.num_codes) for q in quantizers]
         self._grid = None
-        self._latents_per_image = 1
+        self._latents_per_image = [1] * len(quantizers)
 
     def validation_step(self, batch, batch_idx):
         x = to_model_pixels(batch[0])
+        self._dims = x[0].numel()
         out = self.model(x)
         per_image = ((out.reconstruction.float() - x) ** 2).flatten(1).mean(1)  # [0,1]-scale MSE per image
         self._sums += torch.stack([per_image.sum().double(), (10 * torch.log10(1 / per_image.clamp_min(1e-10))).sum().double(),
                                    torch.tensor(float(len(x)), dtype=torch.float64, device=self.device),
                                    torch.tensor(1.0, dtype=torch.float64, device=self.device)])
-        self._perplexity += out.vq.perplexity.double()
-        self._usage.update(out.vq.indices)
-        self._latents_per_image = math.prod(out.vq.indices.shape[1:])
+        for i, level in enumerate(out.levels):
+            self._perplexity[i] += level.perplexity.double()
+            self._usage[i].update(level.indices)
+            self._latents_per_image[i] = math.prod(level.indices.shape[1:])
         if self._grid is None:
             k = min(self.cfg.data.grid_images, len(x))
             self._grid = (to_uint8_images(x[:k]), to_uint8_images(out.reconstruction[:k]))
 
     def on_validation_epoch_end(self):
-        sums = self.trainer.strategy.reduce(self._sums, reduce_op="sum")
-        perplexity = self.trainer.strategy.reduce(self._perplexity, reduce_op="sum")
-        counts = self.trainer.strategy.reduce(self._usage.counts.to(self.device), reduce_op="sum").cpu()
-        self._usage.counts = counts.long()
+        reduce = self.trainer.strategy.reduce
+        sums = reduce(self._sums, reduce_op="sum")
+        perplexity = reduce(self._perplexity, reduce_op="sum") / sums[3]
         mse01 = float(sums[0] / sums[2])
-        usage = self._usage.compute()
-        metrics = {
-            "val/mse": mse01,
-            "val/psnr": float(sums[1] / sums[2]),
-            "val/nmse": mse01 / self.train_variance,
-            "val/perplexity_batch": float(perplexity / sums[3]),
-            "val/code_usage": usage["usage"],
-            "val/code_perplexity": usage["perplexity"],
-            "val/code_entropy_bits": usage["entropy_bits"],
-            "val/bits_per_dim_uniform": bits_per_dim_uniform(mse01, self._latents_per_image,
-                                                             self.model.quantizer.num_codes, 3 * 32 * 32),
-        }
+        metrics = {"val/mse": mse01, "val/psnr": float(sums[1] / sums[2]), "val/nmse": mse01 / self.train_variance}
+        # uniform-prior KL: log2(K) bits for every latent of every level
+        kl_bits = sum(n * math.log2(u.num_codes) for n, u in zip(self._latents_per_image, self._usage))
+        metrics["val/bits_per_dim_uniform"] = gaussian_bits_per_dim(mse01) + kl_bits / self._dims
+        all_counts = []
+        for i, usage in enumerate(self._usage):
+            usage.counts = reduce(usage.counts.to(self.device), reduce_op="sum").cpu().long()
+            stats, suffix = usage.compute(), f"_l{i}" if i else ""
+            metrics.update({f"val/perplexity_batch{suffix}": float(perplexity[i]), f"val/code_usage{suffix}": stats["usage"],
+                            f"val/code_perplexity{suffix}": stats["perplexity"], f"val/code_entropy_bits{suffix}": stats["entropy_bits"]})
+            all_counts.append(usage.counts.numpy())
         for key, value in metrics.items():
             self.log(key, value, prog_bar=key in ("val/nmse", "val/code_usage"))
         if self.trainer.is_global_zero and self.trainer.default_root_dir and self._grid is not None:
             plots = Path(self.trainer.default_root_dir) / "plots"
             image_grid(list(self._grid), plots / "reconstructions.png")
-            code_usage_histogram(counts.numpy(), plots / "code_usage.png")
+            for i, counts in enumerate(all_counts):
+                code_usage_histogram(counts, plots / ("code_usage.png" if i == 0 else f"code_usage_l{i}.png"))
 
 
 def build_task(cfg: Config, data: TensorDataModule) -> VQVAETask:

@@ -45,7 +45,8 @@ def load_vqvae(model_dir):
 
     model = load_model(model_dir)
     if not isinstance(model, VQVAE):
-        raise InvalidArgumentError(f"{model_dir} holds a {type(model).__name__}, not a VQ-VAE")
+        raise InvalidArgumentError(f"{model_dir} holds a {type(model).__name__}, not a single-level VQ-VAE "
+                                   "(codes of VQ-VAE-2 hierarchies are not supported by extract-codes yet)")
     return model
 
 

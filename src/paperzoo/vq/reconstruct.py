@@ -31,9 +31,10 @@ def reconstruct(images: list[str | Path], model_dir: str | Path, out_dir: str | 
     """Write OUT/<name>_reconstruction.png for each image and, when all have one size, OUT/grid.png
     (originals above reconstructions). All inputs are read and checked before anything is written."""
     from paperzoo.vq.vqvae import VQVAE
+    from paperzoo.vq.vqvae2 import VQVAE2
 
     model = load_model(model_dir)
-    if not isinstance(model, VQVAE):
+    if not isinstance(model, (VQVAE, VQVAE2)):
         raise InvalidArgumentError(f"{model_dir} holds a {type(model).__name__}, not a VQ-VAE")
     paths = [Path(p) for p in images]
     arrays = [read_rgb(p) for p in paths]

@@ -83,6 +83,15 @@ class VQVAEOutput:
     reconstruction: torch.Tensor  # (B, C, H, W), same scale as the input
     vq: QuantizerOutput  # indices (B, G, H/4, W/4) or (B, H/4, W/4) for G = 1
 
+    # the interface shared with VQVAE2Output
+    @property
+    def levels(self) -> list[QuantizerOutput]:
+        return [self.vq]
+
+    @property
+    def vq_loss(self) -> torch.Tensor:
+        return self.vq.loss
+
 
 class VQVAE(nn.Module):
     """Image VQ-VAE; ``forward(x)`` -> VQVAEOutput, ``encode(x)`` -> codes, ``decode_codes(codes)`` -> x^."""
@@ -99,6 +108,10 @@ class VQVAE(nn.Module):
         self.quantizer = VectorQuantizer(num_codes, code_dim, beta, ema=ema, decay=decay, kmeans_init=kmeans_init,
                                          restart_after=restart_after, cosine=cosine)
         self.decoder = Decoder(code_dim * latents_per_position, hidden, first, res_layers, res_hidden, in_channels)
+
+    @property
+    def quantizers(self) -> list[VectorQuantizer]:
+        return [self.quantizer]
 
     # (B, G*D, h, w) <-> (B, D, G, h, w): G becomes one more "spatial" axis of the quantiser
     def _split(self, z):
