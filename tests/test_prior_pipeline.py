@@ -59,6 +59,13 @@ def test_extract_train_sample(cli, vq_run, tmp_path):
     # not class-conditional: --class is an error, nothing written
     code, _, err = cli("sample", run, "--class", "1", "-o", tmp_path / "x")
     assert code == 2 and "not class-conditional" in err and not (tmp_path / "x").exists()
+    # PixelSNAIL through the same task and sampler (naive sampling)
+    code, _, err = cli("train", config, "name=snail", "model.name=pixelsnail", "model.blocks=1", "model.heads=2",
+                       "trainer.max_steps=10", "trainer.val_every=10", "trainer.checkpoint_every=10")
+    assert code == 0, err
+    snail = only_run_dir(tmp_path / "runs", "snail")
+    code, _, err = cli("sample", snail, "--n", "2", "-o", tmp_path / "snail-samples")
+    assert code == 0, err and np.load(tmp_path / "snail-samples" / "codes.npy").shape == (2, 8, 8)
     # the prior config without codes is a one-line error
     code, _, err = cli("train", config, "data.codes_dir=" + str(tmp_path / "none"))
     assert code == 2 and "extract-codes" in err

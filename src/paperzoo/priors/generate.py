@@ -13,7 +13,8 @@ from paperzoo.errors import CheckpointError, InvalidArgumentError
 from paperzoo.io.atomic import atomic_dir
 from paperzoo.io.checkpoints import load_model
 from paperzoo.priors.pixelcnn import GatedPixelCNN
-from paperzoo.priors.samplers import sample_fast
+from paperzoo.priors.pixelsnail import PixelSNAIL
+from paperzoo.priors.samplers import sample_codes
 from paperzoo.report.figures import image_grid, to_uint8_images
 from paperzoo.vq.codes import load_vqvae
 
@@ -32,7 +33,7 @@ def sample_images(prior_dir, out_dir, *, n: int = 64, label: int | None = None, 
     given) and OUT/codes.npy. Returns OUT."""
     prior_dir = Path(prior_dir)
     prior = load_model(prior_dir)
-    if not isinstance(prior, GatedPixelCNN):
+    if not isinstance(prior, (GatedPixelCNN, PixelSNAIL)):
         raise InvalidArgumentError(f"{prior_dir} holds a {type(prior).__name__}, not a prior")
     if n < 1:
         raise InvalidArgumentError(f"--n must be >= 1, got {n}")
@@ -52,7 +53,7 @@ def sample_images(prior_dir, out_dir, *, n: int = 64, label: int | None = None, 
     elif label is not None:
         raise InvalidArgumentError("this prior is not class-conditional; drop --class")
     count = len(labels) if labels is not None else n
-    codes = sample_fast(prior, tuple(meta["latent_shape"]), count, seed=seed, temperature=temperature,
+    codes = sample_codes(prior, tuple(meta["latent_shape"]), count, seed=seed, temperature=temperature,
                         top_k=top_k, labels=labels)
     with torch.no_grad():
         images = to_uint8_images(vq.decode_codes(codes))

@@ -75,3 +75,10 @@ def sample_fast(model, shape: tuple[int, int], n: int, *, seed: int = 0, tempera
             logits = model.horizontal_pass(model.embed_codes(codes[:, rows]), contribs, labels, cond, rows)
             codes[:, r, s] = _draw(logits[:, :, 0, s], u[:, r, s], temperature, top_k)
     return codes
+
+
+def sample_codes(model, shape: tuple[int, int], n: int, **kwargs) -> torch.Tensor:
+    """The fast sampler where the model has one (Gated PixelCNN), else the naive one (PixelSNAIL)."""
+    from paperzoo.priors.pixelcnn import GatedPixelCNN
+
+    return (sample_fast if isinstance(model, GatedPixelCNN) else sample_naive)(model, shape, n, **kwargs)

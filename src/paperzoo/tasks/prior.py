@@ -29,11 +29,15 @@ from paperzoo.vq.codes import read_codes
 
 @dataclass
 class PriorModelConfig:
-    name: str = "gated_pixelcnn"
+    name: str = "gated_pixelcnn"  # gated_pixelcnn | pixelsnail
     channels: int = 128
-    layers: int = 15
     kernel: int = 3
     class_conditional: bool = False
+    layers: int = 15  # gated_pixelcnn
+    blocks: int = 4  # pixelsnail: blocks of res_per_block gated residual convs + one attention layer
+    res_per_block: int = 2
+    heads: int = 4
+    dropout: float = 0.1
 
 
 @dataclass
@@ -53,10 +57,13 @@ class Config(RunConfig):
         super().validate()
         if not self.data.codes_dir:
             raise ConfigError("data.codes_dir is required: an extract-codes folder (`paperzoo extract-codes`)")
-        if self.model.name != "gated_pixelcnn":
-            raise ConfigError(f"model.name must be gated_pixelcnn, got {self.model.name!r}")
-        if self.model.channels < 1 or self.model.layers < 2 or self.model.kernel % 2 == 0:
-            raise ConfigError("model needs channels >= 1, layers >= 2 and an odd kernel")
+        m = self.model
+        if m.name not in ("gated_pixelcnn", "pixelsnail"):
+            raise ConfigError(f"model.name must be gated_pixelcnn or pixelsnail, got {m.name!r}")
+        if m.channels < 1 or m.layers < 2 or m.kernel % 2 == 0 or m.blocks < 1 or m.heads < 1 or m.channels % m.heads:
+            raise ConfigError("model needs channels >= 1 (divisible by heads), layers >= 2, blocks >= 1 and an odd kernel")
+        if not 0 <= m.dropout < 1:
+            raise ConfigError("model.dropout must be in [0, 1)")
 
 
 def build_data(cfg: Config, data_dir=None) -> TensorDataModule:
@@ -76,8 +83,12 @@ class PriorTask(BaseTask):
         super().__init__(cfg)
         m = cfg.model
         self.meta = meta
-        self.build_model(m.name, num_codes=meta["num_codes"], channels=m.channels, layers=m.layers, kernel=m.kernel,
-                         num_classes=meta["num_classes"] if m.class_conditional else None)
+        common = dict(num_codes=meta["num_codes"], channels=m.channels, kernel=m.kernel,
+                      num_classes=meta["num_classes"] if m.class_conditional else None)
+        if m.name == "gated_pixelcnn":
+            self.build_model(m.name, layers=m.layers, **common)
+        else:
+            self.build_model(m.name, blocks=m.blocks, res_per_block=m.res_per_block, heads=m.heads, dropout=m.dropout, **common)
 
     def _nll(self, batch):
         codes, labels = batch
