@@ -65,7 +65,8 @@ def test_extract_train_sample(cli, vq_run, tmp_path):
     assert code == 0, err
     snail = only_run_dir(tmp_path / "runs", "snail")
     code, _, err = cli("sample", snail, "--n", "2", "-o", tmp_path / "snail-samples")
-    assert code == 0, err and np.load(tmp_path / "snail-samples" / "codes.npy").shape == (2, 8, 8)
+    assert code == 0, err
+    assert np.load(tmp_path / "snail-samples" / "codes.npy").shape == (2, 8, 8)
     # the prior config without codes is a one-line error
     code, _, err = cli("train", config, "data.codes_dir=" + str(tmp_path / "none"))
     assert code == 2 and "extract-codes" in err
