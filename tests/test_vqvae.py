@@ -216,3 +216,26 @@ def test_vqvae2_trains_with_the_vqvae_task(cli, tmp_path):
     img = tmp_path / "a.png"
     Image.fromarray(shapes_images(1).numpy()[0]).save(img)
     assert cli("reconstruct", img, "--model", run, "-o", tmp_path / "r")[0] == 0
+
+
+def test_vae_baseline_elbo_and_training(cli, tmp_path):
+    vae = paperzoo.create_model("vae_tiny").train()
+    x = torch.rand(4, 3, 32, 32) - 0.5
+    out = vae(x)
+    assert out.mu.shape == (4, 32, 8, 8) and out.reconstruction.shape == x.shape  # same latent grid as vqvae_tiny
+    # KL of N(mu, sigma^2) vs N(0, 1), summed over latents, per pixel
+    expected_kl = 0.5 * (out.mu**2 + out.logvar.exp() - 1 - out.logvar).sum() / x.numel()
+    torch.testing.assert_close(out.kl, expected_kl)
+    out.loss.backward()
+    assert vae.log_sigma2.grad is not None
+    config = write_config(
+        tmp_path / "vae.yaml", tmp_path / "runs", task="vae", name="vae",
+        trainer={"max_steps": 60, "val_every": 30, "checkpoint_every": 60, "progress_bar": False},
+        optim={"name": "adam", "lr": 2e-3}, model={"name": "vae_tiny"},
+        data={"source": "shapes", "n_train": 256, "n_val": 64, "batch_size": 32},
+    )
+    code, _, err = cli("train", config)
+    assert code == 0, err
+    rows = val_rows(only_run_dir(tmp_path / "runs", "vae"))
+    assert float(rows[-1]["val/bits_per_dim"]) < float(rows[0]["val/bits_per_dim"])  # the bound improves
+    assert 0 < float(rows[-1]["val/bits_per_dim"]) < 9

@@ -15,6 +15,7 @@ TASKS = {
     "margin_classifier": "paperzoo.tasks.margin",
     "vqvae": "paperzoo.tasks.vqvae",
     "prior": "paperzoo.tasks.prior",
+    "vae": "paperzoo.tasks.vae",
 }
 
 
