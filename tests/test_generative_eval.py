@@ -53,3 +53,47 @@ def test_precision_recall():
     collapsed = real[real[:, 0] > 1.0]  # mode dropping: good samples, little coverage
     p, r = precision_recall(real, collapsed + 0.01 * rng.normal(size=collapsed.shape))
     assert p > 0.9 and r < 0.4
+
+
+def test_classification_accuracy_score():
+    import paperzoo
+    from paperzoo.metrics.generative import classification_accuracy_score
+
+    gen = torch.Generator().manual_seed(0)
+    def images(label, n):  # class 0 dark, class 1 bright
+        return (torch.rand(n, 3, 16, 16, generator=gen) * 0.3 + (0.1 if label else -0.4))
+    train_x = torch.cat([images(0, 64), images(1, 64)])
+    train_y = torch.cat([torch.zeros(64), torch.ones(64)]).long()
+    test_x = torch.cat([images(0, 32), images(1, 32)])
+    test_y = torch.cat([torch.zeros(32), torch.ones(32)]).long()
+    make = lambda: paperzoo.create_model("cifar_classifier", num_classes=2, width=16)  # noqa: E731
+    assert classification_accuracy_score(train_x, train_y, test_x, test_y, make_model=make, steps=60) > 0.95
+    # samples whose labels carry no information: the score falls to chance
+    shuffled = train_y[torch.randperm(128, generator=gen)]
+    assert classification_accuracy_score(train_x, shuffled, test_x, test_y, make_model=make, steps=60) < 0.8
+
+
+def test_classifier_task_and_rejection_with_it(cli, tiny, tmp_path):
+    from conftest import only_run_dir, write_config
+    from test_data import make_image_folder
+
+    make_image_folder(tmp_path / "data" / "cifar10", per_class=16)
+    config = write_config(
+        tmp_path / "clf.yaml", tmp_path / "runs", task="classifier", name="clf",
+        trainer={"max_steps": 30, "val_every": 30, "checkpoint_every": 30, "progress_bar": False},
+        optim={"name": "adam", "lr": 3e-3}, model={"name": "cifar_classifier", "width": 8},
+        data={"source": "cifar10", "batch_size": 16},
+    )
+    code, out, err = cli("train", config, "--data-dir", tmp_path / "data")
+    assert code == 0, err
+    run = only_run_dir(tmp_path / "runs", "clf")
+    code, out, _ = cli("evaluate", run, "--data-dir", tmp_path / "data")
+    assert code == 0 and '"val/accuracy": 1.0' in out  # two flat colours: trivially separable
+    from paperzoo.io.checkpoints import load_model
+
+    judge = load_model(run)
+    dark = torch.full((4, 3, 8, 8), -0.5 + 60 / 255)  # the colour of class 0 in make_image_folder
+    bright = torch.full((4, 3, 8, 8), -0.5 + 180 / 255)
+    pool = torch.cat([dark, bright])
+    result = rejection_sample(lambda b: pool, judge, target=1, threshold=0.9, n=4, batch=8)
+    assert torch.equal(result.samples, bright) and result.acceptance_rate == 0.5

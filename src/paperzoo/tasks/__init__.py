@@ -16,6 +16,7 @@ TASKS = {
     "vqvae": "paperzoo.tasks.vqvae",
     "prior": "paperzoo.tasks.prior",
     "vae": "paperzoo.tasks.vae",
+    "classifier": "paperzoo.tasks.classifier",
 }
 
 

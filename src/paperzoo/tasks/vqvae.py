@@ -58,7 +58,7 @@ class Config(RunConfig):
 
     def validate(self) -> None:
         super().validate()
-        names = [m.name for m in list_models("vq") if not m.name.startswith("vae")]
+        names = [m.name for m in list_models("vq") if m.name.startswith("vqvae")]
         if self.model.name not in names:
             raise ConfigError(f"model.name must be one of {', '.join(names)}, got {self.model.name!r}")
         d = self.data
