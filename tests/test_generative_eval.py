@@ -80,8 +80,8 @@ def test_classifier_task_and_rejection_with_it(cli, tiny, tmp_path):
     make_image_folder(tmp_path / "data" / "cifar10", per_class=16)
     config = write_config(
         tmp_path / "clf.yaml", tmp_path / "runs", task="classifier", name="clf",
-        trainer={"max_steps": 30, "val_every": 30, "checkpoint_every": 30, "progress_bar": False},
-        optim={"name": "adam", "lr": 3e-3}, model={"name": "cifar_classifier", "width": 8},
+        trainer={"max_steps": 60, "val_every": 60, "checkpoint_every": 60, "progress_bar": False},
+        optim={"name": "adam", "lr": 3e-3}, model={"name": "cifar_classifier", "width": 16},
         data={"source": "cifar10", "batch_size": 16},
     )
     code, out, err = cli("train", config, "--data-dir", tmp_path / "data")
