@@ -29,8 +29,8 @@ def test_extract_train_sample(cli, vq_run, tmp_path):
     code, _, err = cli("extract-codes", vq_run, "-o", codes, "--data", "shapes", "--limit", "96")
     assert code == 0, err
     meta = json.loads((codes / "meta.json").read_text())
-    train_codes = np.load(codes / "codes_train.npy")
-    assert train_codes.dtype == np.uint16 and train_codes.shape == (96, 8, 8) and meta["latent_shape"] == [8, 8]
+    train_codes = np.load(codes / "codes_train_l0.npy")
+    assert train_codes.dtype == np.uint16 and train_codes.shape == (96, 8, 8) and meta["latent_shapes"] == [[8, 8]]
     assert train_codes.max() < meta["num_codes"] == 32 and meta["num_classes"] == 0
     assert 0 < meta["recon_mse"]["test"] < 0.2
 
@@ -55,7 +55,7 @@ def test_extract_train_sample(cli, vq_run, tmp_path):
     code, _, err = cli("sample", run, "--n", "8", "-o", out, "--seed", "3")
     assert code == 0, err
     assert (out / "samples.png").read_bytes()[:4] == b"\x89PNG"
-    assert np.load(out / "codes.npy").shape == (8, 8, 8)
+    assert np.load(out / "codes_l0.npy").shape == (8, 8, 8)
     # not class-conditional: --class is an error, nothing written
     code, _, err = cli("sample", run, "--class", "1", "-o", tmp_path / "x")
     assert code == 2 and "not class-conditional" in err and not (tmp_path / "x").exists()
@@ -66,7 +66,41 @@ def test_extract_train_sample(cli, vq_run, tmp_path):
     snail = only_run_dir(tmp_path / "runs", "snail")
     code, _, err = cli("sample", snail, "--n", "2", "-o", tmp_path / "snail-samples")
     assert code == 0, err
-    assert np.load(tmp_path / "snail-samples" / "codes.npy").shape == (2, 8, 8)
+    assert np.load(tmp_path / "snail-samples" / "codes_l0.npy").shape == (2, 8, 8)
     # the prior config without codes is a one-line error
     code, _, err = cli("train", config, "data.codes_dir=" + str(tmp_path / "none"))
     assert code == 2 and "extract-codes" in err
+
+
+def test_vqvae2_top_and_bottom_priors(cli, tmp_path):
+    from paperzoo.cli import main
+
+    vq_cfg = write_config(
+        tmp_path / "vq2.yaml", tmp_path / "runs", task="vqvae", name="vq2",
+        trainer={"max_steps": 10, "val_every": 10, "checkpoint_every": 10, "progress_bar": False},
+        model={"name": "vqvae2_cifar10_small", "overrides": {"hidden": 16, "res_hidden": 8, "num_codes": 16}},
+        data={"source": "shapes", "n_train": 64, "n_val": 16, "batch_size": 16},
+    )
+    assert main(["train", str(vq_cfg)]) == 0
+    vq_run = only_run_dir(tmp_path / "runs", "vq2")
+    codes = tmp_path / "codes"
+    assert cli("extract-codes", vq_run, "-o", codes, "--data", "shapes", "--limit", "32")[0] == 0
+    meta = json.loads((codes / "meta.json").read_text())
+    assert meta["levels"] == 2 and meta["latent_shapes"] == [[8, 8], [4, 4]]
+    runs = {}
+    for name, data in (("top", {"level": 1}), ("bottom", {"level": 0, "condition_level": 1})):
+        cfg = write_config(
+            tmp_path / f"{name}.yaml", tmp_path / "runs", task="prior", name=name,
+            trainer={"max_steps": 5, "val_every": 5, "checkpoint_every": 5, "progress_bar": False},
+            model={"name": "gated_pixelcnn", "channels": 8, "layers": 2},
+            data={"codes_dir": str(codes), "batch_size": 8, **data},
+        )
+        code, _, err = cli("train", cfg)
+        assert code == 0, err
+        runs[name] = only_run_dir(tmp_path / "runs", name)
+    out = tmp_path / "samples"
+    code, _, err = cli("sample", runs["bottom"], runs["top"], "--n", "4", "-o", out)  # any order
+    assert code == 0, err
+    assert np.load(out / "codes_l1.npy").shape == (4, 4, 4) and np.load(out / "codes_l0.npy").shape == (4, 8, 8)
+    code, _, err = cli("sample", runs["bottom"], "--n", "4", "-o", tmp_path / "half")
+    assert code == 2 and "one prior per level" in err and not (tmp_path / "half").exists()

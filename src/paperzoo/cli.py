@@ -35,7 +35,7 @@ EXAMPLES = {
   PAPERZOO_DATA=../shared/data paperzoo data info""",
     "losses": "example:\n  paperzoo losses plot -o margin_losses.png --min -3 --max 3",
     "extract-codes": "examples:\n  paperzoo extract-codes runs/vqvae_sonnet_cifar10/<timestamp> -o codes/cifar10 --data cifar10\n  paperzoo train vq/prior_cifar10 data.codes_dir=codes/cifar10",
-    "sample": "examples:\n  paperzoo sample runs/prior_cifar10/<timestamp> --n 64 -o samples/\n  paperzoo sample runs/prior_cifar10_classes/<timestamp> --n 16 --class 3 --temperature 0.9 -o cats/",
+    "sample": "examples:\n  paperzoo sample runs/prior_cifar10/<timestamp> --n 64 -o samples/\n  paperzoo sample runs/prior_cifar10_classes/<timestamp> --n 16 --class 3 --temperature 0.9 -o cats/\n  paperzoo sample runs/top_prior/<t> runs/bottom_prior/<t> --n 16 -o vqvae2-samples/",
     "reconstruct": "examples:\n  paperzoo reconstruct cat.png dog.jpg --model runs/vqvae_sonnet_cifar10/<timestamp> -o recon/\n  paperzoo reconstruct img/*.png --model exported/vqvae -o recon/",
     "demo": "example:\n  paperzoo demo --out runs/demo",
 }
@@ -91,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir")
 
     p = _add(sub, "sample", "sample code maps from a trained prior and decode them into images")
-    p.add_argument("prior", help="run directory or export directory of a prior")
-    p.add_argument("-o", "--out", required=True, help="output folder: samples.png, codes.npy")
+    p.add_argument("priors", nargs="+", metavar="PRIOR",
+                   help="run or export directory of a prior; for a VQ-VAE-2 one per level (top-conditioned bottom prior)")
+    p.add_argument("-o", "--out", required=True, help="output folder: samples.png, codes_l*.npy")
     p.add_argument("--n", type=int, default=64)
     p.add_argument("--class", dest="label", type=int, help="class index for a class-conditional prior")
     p.add_argument("--temperature", type=float, default=1.0)
@@ -196,7 +197,7 @@ def cmd_extract_codes(args) -> None:
 def cmd_sample(args) -> None:
     from paperzoo.priors.generate import sample_images
 
-    out = sample_images(args.prior, args.out, n=args.n, label=args.label, temperature=args.temperature,
+    out = sample_images(args.priors, args.out, n=args.n, label=args.label, temperature=args.temperature,
                         top_k=args.top_k, seed=args.seed)
     print(f"wrote {out}/samples.png")
 

@@ -1,4 +1,8 @@
-"""`paperzoo sample`: draw code maps from a trained prior and decode them with its VQ-VAE."""
+"""`paperzoo sample`: draw code maps from trained priors and decode them with their VQ-VAE.
+
+One prior for a plain VQ-VAE; for a VQ-VAE-2 hierarchy one prior per level, given top-down: the
+top prior samples the top codes, each lower prior is conditioned on the level above it.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from paperzoo.priors.pixelcnn import GatedPixelCNN
 from paperzoo.priors.pixelsnail import PixelSNAIL
 from paperzoo.priors.samplers import sample_codes
 from paperzoo.report.figures import image_grid, to_uint8_images
+from paperzoo.tasks.prior import condition_map
 from paperzoo.vq.codes import load_vqvae
 
 
@@ -27,40 +32,68 @@ def _run_config(prior_dir: Path) -> dict:
     raise CheckpointError(f"{prior_dir} is neither a run directory nor an export of a prior")
 
 
-def sample_images(prior_dir, out_dir, *, n: int = 64, label: int | None = None, temperature: float = 1.0,
+def _load_priors(prior_dirs):
+    """[(model, data config)] ordered top level first, checked to form one chain over one code folder."""
+    priors = []
+    for d in map(Path, prior_dirs):
+        model = load_model(d)
+        if not isinstance(model, (GatedPixelCNN, PixelSNAIL)):
+            raise InvalidArgumentError(f"{d} holds a {type(model).__name__}, not a prior")
+        priors.append((model, _run_config(d)["data"]))
+    priors.sort(key=lambda p: -p[1].get("level", 0))
+    codes_dirs = {p[1]["codes_dir"] for p in priors}
+    if len(codes_dirs) != 1:
+        raise InvalidArgumentError("all priors must model the same extract-codes folder")
+    meta = json.loads((Path(codes_dirs.pop()) / "meta.json").read_text())
+    levels = [p[1].get("level", 0) for p in priors]
+    if levels != list(reversed(range(meta["levels"]))):
+        raise InvalidArgumentError(f"give one prior per level (levels 0..{meta['levels'] - 1}); got levels {sorted(levels)}")
+    for upper, (_, data) in zip(levels, priors[1:]):
+        if data.get("condition_level") != upper:
+            raise InvalidArgumentError(f"the level-{data.get('level', 0)} prior must be conditioned on level {upper}")
+    return priors, meta
+
+
+def sample_images(prior_dirs, out_dir, *, n: int = 64, label: int | None = None, temperature: float = 1.0,
                   top_k: int | None = None, seed: int = 0) -> Path:
     """Write OUT/samples.png (8 per row; one row per class when class-conditional and no label is
-    given) and OUT/codes.npy. Returns OUT."""
-    prior_dir = Path(prior_dir)
-    prior = load_model(prior_dir)
-    if not isinstance(prior, (GatedPixelCNN, PixelSNAIL)):
-        raise InvalidArgumentError(f"{prior_dir} holds a {type(prior).__name__}, not a prior")
+    given) and OUT/codes_l{i}.npy. Returns OUT."""
+    if isinstance(prior_dirs, (str, Path)):
+        prior_dirs = [prior_dirs]
     if n < 1:
         raise InvalidArgumentError(f"--n must be >= 1, got {n}")
-    cfg = _run_config(prior_dir)
-    meta = json.loads((Path(cfg["data"]["codes_dir"]) / "meta.json").read_text())
+    priors, meta = _load_priors(prior_dirs)
     vq = load_vqvae(meta["vq_model"])
+    num_classes = max(p.num_classes or 0 for p, _ in priors)
     labels, rows = None, None
-    if prior.num_classes:
+    if num_classes:
         if label is None:  # per-class grid: n // classes samples of each class
-            per = max(1, n // prior.num_classes)
-            labels = torch.arange(prior.num_classes).repeat_interleave(per)
-            rows = prior.num_classes
-        elif not 0 <= label < prior.num_classes:
-            raise InvalidArgumentError(f"--class must be in 0..{prior.num_classes - 1}, got {label}")
+            per = max(1, n // num_classes)
+            labels, rows = torch.arange(num_classes).repeat_interleave(per), num_classes
+        elif not 0 <= label < num_classes:
+            raise InvalidArgumentError(f"--class must be in 0..{num_classes - 1}, got {label}")
         else:
             labels = torch.full((n,), label)
     elif label is not None:
-        raise InvalidArgumentError("this prior is not class-conditional; drop --class")
+        raise InvalidArgumentError("these priors are not class-conditional; drop --class")
     count = len(labels) if labels is not None else n
-    codes = sample_codes(prior, tuple(meta["latent_shape"]), count, seed=seed, temperature=temperature,
-                        top_k=top_k, labels=labels)
+
+    codes = {}
+    for prior, data in priors:  # top level first
+        level, shape = data.get("level", 0), tuple(meta["latent_shapes"][data.get("level", 0)])
+        cond = None
+        if data.get("condition_level") is not None:
+            cond = condition_map(codes[data["condition_level"]], meta["num_codes"], shape)
+        codes[level] = sample_codes(prior, shape, count, seed=seed + level, temperature=temperature, top_k=top_k,
+                                    labels=labels if prior.num_classes else None, cond=cond)
+    ordered = [codes[i] for i in range(meta["levels"])]
     with torch.no_grad():
-        images = to_uint8_images(vq.decode_codes(codes))
+        images = to_uint8_images(vq.decode_codes(ordered if meta["levels"] > 1 else ordered[0]))
     per_row = count // rows if rows else 8
-    grid_rows = [images[i : i + per_row] for i in range(0, count - count % per_row or count, per_row)]
+    grid_rows = [images[i : i + per_row] for i in range(0, count, per_row) if len(images[i : i + per_row]) == per_row]
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
-        image_grid([r for r in grid_rows if len(r) == per_row] or [images], tmp / "samples.png")
-        np.save(tmp / "codes.npy", codes.numpy().astype(np.uint16))
+        image_grid(grid_rows or [images], tmp / "samples.png")
+        for i, c in enumerate(ordered):
+            np.save(tmp / f"codes_l{i}.npy", c.numpy().astype(np.uint16))
     return out_dir

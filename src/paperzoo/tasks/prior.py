@@ -1,6 +1,9 @@
 """Task: fit an autoregressive prior to VQ-VAE codes (VQ-VAE section 3.3; PixelCNN prior of 4.2).
 
-Data: a folder written by `paperzoo extract-codes` (uint16 code maps, labels, meta.json).
+Data: a folder written by `paperzoo extract-codes` (uint16 code maps, labels, meta.json). For a
+VQ-VAE-2 hierarchy, ``data.level`` picks the level to model and ``data.condition_level`` the level
+above it that conditions it (one-hot codes, nearest-upsampled to this level's grid, through the
+prior's spatial condition input): the top prior has none, the bottom prior is conditioned on the top.
 Loss: mean negative log-likelihood of each code given the earlier ones (and the class label when
 ``model.class_conditional``). Validation on the test codes reports:
 
@@ -43,6 +46,8 @@ class PriorModelConfig:
 @dataclass
 class PriorDataConfig:
     codes_dir: str = ""  # an extract-codes folder (required)
+    level: int = 0  # which level of a hierarchy (0 = bottom)
+    condition_level: Optional[int] = None  # the level above that conditions this one (VQ-VAE-2 bottom prior)
     batch_size: int = 64
     limit_train: Optional[int] = None
     limit_val: Optional[int] = None
@@ -64,18 +69,31 @@ class Config(RunConfig):
             raise ConfigError("model needs channels >= 1 (divisible by heads), layers >= 2, blocks >= 1 and an odd kernel")
         if not 0 <= m.dropout < 1:
             raise ConfigError("model.dropout must be in [0, 1)")
+        d = self.data
+        if d.level < 0 or (d.condition_level is not None and d.condition_level <= d.level):
+            raise ConfigError("data.level must be >= 0 and data.condition_level a coarser level above it")
 
 
 def build_data(cfg: Config, data_dir=None) -> TensorDataModule:
-    train, train_labels, meta = read_codes(cfg.data.codes_dir, "train")
-    val, val_labels, _ = read_codes(cfg.data.codes_dir, "test")
+    d = cfg.data
+    train, train_labels, meta = read_codes(d.codes_dir, "train", d.level)
+    val, val_labels, _ = read_codes(d.codes_dir, "test", d.level)
     if train.ndim != 3:
         raise ConfigError(f"the prior models 2-D code maps; these codes have shape {tuple(train.shape[1:])}")
     if cfg.model.class_conditional and meta["num_classes"] < 1:
         raise ConfigError("model.class_conditional needs labelled codes; this data has no labels")
-    n, m = cfg.data.limit_train, cfg.data.limit_val
-    return TensorDataModule((train[:n], train_labels[:n]), (val[:m], val_labels[:m]),
-                            batch_size=cfg.data.batch_size, seed=cfg.seed, info={"meta": meta})
+    n, m = d.limit_train, d.limit_val
+    train_t, val_t = (train[:n], train_labels[:n]), (val[:m], val_labels[:m])
+    if d.condition_level is not None:
+        train_t += (read_codes(d.codes_dir, "train", d.condition_level)[0][:n],)
+        val_t += (read_codes(d.codes_dir, "test", d.condition_level)[0][:m],)
+    return TensorDataModule(train_t, val_t, batch_size=d.batch_size, seed=cfg.seed, info={"meta": meta})
+
+
+def condition_map(cond_codes: torch.Tensor, num_codes: int, size: tuple[int, int]) -> torch.Tensor:
+    """Codes of the level above (B, h', w') -> one-hot (B, K, h, w), nearest-upsampled to ``size``."""
+    one_hot = torch.nn.functional.one_hot(cond_codes, num_codes).permute(0, 3, 1, 2).float()
+    return torch.nn.functional.interpolate(one_hot, size=size, mode="nearest")
 
 
 class PriorTask(BaseTask):
@@ -84,15 +102,17 @@ class PriorTask(BaseTask):
         m = cfg.model
         self.meta = meta
         common = dict(num_codes=meta["num_codes"], channels=m.channels, kernel=m.kernel,
-                      num_classes=meta["num_classes"] if m.class_conditional else None)
+                      num_classes=meta["num_classes"] if m.class_conditional else None,
+                      cond_channels=meta["num_codes"] if cfg.data.condition_level is not None else None)
         if m.name == "gated_pixelcnn":
             self.build_model(m.name, layers=m.layers, **common)
         else:
             self.build_model(m.name, blocks=m.blocks, res_per_block=m.res_per_block, heads=m.heads, dropout=m.dropout, **common)
 
     def _nll(self, batch):
-        codes, labels = batch
-        return self.model.nll(codes, labels if self.cfg.model.class_conditional else None)
+        codes, labels = batch[:2]
+        cond = condition_map(batch[2], self.meta["num_codes"], tuple(codes.shape[1:])) if len(batch) > 2 else None
+        return self.model.nll(codes, labels if self.cfg.model.class_conditional else None, cond)
 
     def training_step(self, batch, batch_idx):
         loss = self._nll(batch)
@@ -111,11 +131,14 @@ class PriorTask(BaseTask):
         sums = self.trainer.strategy.reduce(self._sums, reduce_op="sum")
         nll = float(sums[0] / sums[1])
         bits = nll / math.log(2)
+        latents = math.prod(self.meta["latent_shapes"][self.cfg.data.level])
         self.log("val/nll", nll)
-        latents = math.prod(self.meta["latent_shape"])
-        decoder = gaussian_bits_per_dim(self.meta["recon_mse"]["test"])  # from the VQ-VAE's test MSE
         self.log("val/nll_bits_per_code", bits)
-        self.log("val/bits_per_dim", decoder + latents * bits / (3 * 32 * 32))
+        if self.meta["levels"] == 1:
+            decoder = gaussian_bits_per_dim(self.meta["recon_mse"]["test"])  # from the VQ-VAE's test MSE
+            self.log("val/bits_per_dim", decoder + latents * bits / (3 * 32 * 32))
+        else:  # this level's share of the bound; add the other levels' and the decoder term
+            self.log("val/level_bits_per_dim", latents * bits / (3 * 32 * 32))
 
 
 def build_task(cfg: Config, data: TensorDataModule) -> PriorTask:

@@ -3,11 +3,12 @@ re-runs the encoder.
 
 Output folder (written atomically)::
 
-    codes_train.npy, codes_test.npy     (N, h, w) uint16 code maps (K <= 65536)
-    labels_train.npy, labels_test.npy   (N,) int64 class labels (-1 when the data has none)
-    meta.json                           the VQ-VAE it came from, K, the map shape, the number of
-                                        classes, and each split's reconstruction MSE on [0, 1] pixels
-                                        (the decoder term of the image-level bits/dim bound)
+    codes_{train,test}_l{i}.npy   (N, h_i, w_i) uint16 code maps of level i (0 = bottom; a plain
+                                  VQ-VAE has level 0 only)
+    labels_{train,test}.npy       (N,) int64 class labels (-1 when the data has none)
+    meta.json                     the VQ-VAE it came from, K, levels, each level's map shape, the
+                                  number of classes, and each split's reconstruction MSE on [0, 1]
+                                  pixels (the decoder term of the image-level bits/dim bound)
 """
 
 from __future__ import annotations
@@ -42,51 +43,60 @@ def dataset_images(source: str, split: str, *, data_dir=None, n: int | None = No
 
 def load_vqvae(model_dir):
     from paperzoo.vq.vqvae import VQVAE
+    from paperzoo.vq.vqvae2 import VQVAE2
 
     model = load_model(model_dir)
-    if not isinstance(model, VQVAE):
-        raise InvalidArgumentError(f"{model_dir} holds a {type(model).__name__}, not a single-level VQ-VAE "
-                                   "(codes of VQ-VAE-2 hierarchies are not supported by extract-codes yet)")
+    if not isinstance(model, (VQVAE, VQVAE2)):
+        raise InvalidArgumentError(f"{model_dir} holds a {type(model).__name__}, not a VQ-VAE")
     return model
+
+
+def _as_levels(codes) -> list[torch.Tensor]:
+    return codes if isinstance(codes, list) else [codes]
 
 
 @torch.no_grad()
 def extract_codes(model_dir, out_dir, *, source: str = "cifar10", data_dir=None, limit: int | None = None,
                   batch_size: int = 256, seed: int = 0) -> Path:
     model = load_vqvae(model_dir)
-    if model.quantizer.num_codes > 65536:
+    num_codes = model.quantizers[0].num_codes
+    if any(q.num_codes > 65536 for q in model.quantizers):
         raise InvalidArgumentError("codes are stored as uint16: K must be <= 65536")
-    meta = {"vq_model": str(Path(model_dir).resolve()), "num_codes": model.quantizer.num_codes,
+    meta = {"vq_model": str(Path(model_dir).resolve()), "num_codes": num_codes, "levels": len(model.quantizers),
             "source": source, "recon_mse": {}, "counts": {}}
     arrays = {}
     for split in ("train", "test"):
         images, labels = dataset_images(source, split, data_dir=data_dir, n=limit, seed=seed)
-        codes, sq_err = [], 0.0
+        codes, sq_err = [[] for _ in model.quantizers], 0.0
         for start in range(0, len(images), batch_size):
             x = torch.from_numpy(images[start : start + batch_size]).permute(0, 3, 1, 2).float().div(255).sub(0.5)
             c = model.encode(x)
             sq_err += float(((model.decode_codes(c) - x) ** 2).sum())
-            codes.append(c.to(torch.int32).numpy().astype(np.uint16))
-        arrays[split] = (np.concatenate(codes), labels.astype(np.int64))
+            for level, level_codes in enumerate(_as_levels(c)):
+                codes[level].append(level_codes.to(torch.int32).numpy().astype(np.uint16))
+        arrays[split] = ([np.concatenate(c) for c in codes], labels.astype(np.int64))
         meta["recon_mse"][split] = sq_err / images.size
         meta["counts"][split] = len(images)
-    meta["latent_shape"] = list(arrays["train"][0].shape[1:])
+    meta["latent_shapes"] = [list(c.shape[1:]) for c in arrays["train"][0]]
     meta["num_classes"] = int(arrays["train"][1].max()) + 1 if arrays["train"][1].min() >= 0 else 0
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
         for split, (codes, labels) in arrays.items():
-            np.save(tmp / f"codes_{split}.npy", codes)
+            for level, level_codes in enumerate(codes):
+                np.save(tmp / f"codes_{split}_l{level}.npy", level_codes)
             np.save(tmp / f"labels_{split}.npy", labels)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
     return out_dir
 
 
-def read_codes(codes_dir, split: str) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """(codes (N, h, w) int64, labels (N,) int64, meta) of an extract-codes folder."""
+def read_codes(codes_dir, split: str, level: int = 0) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """(codes of ``level`` (N, h, w) int64, labels (N,) int64, meta) of an extract-codes folder."""
     codes_dir = Path(codes_dir)
     try:
         meta = json.loads((codes_dir / "meta.json").read_text())
-        codes = np.load(codes_dir / f"codes_{split}.npy", allow_pickle=False)
+        if not 0 <= level < meta["levels"]:
+            raise DataError(f"{codes_dir} has levels 0..{meta['levels'] - 1}, not {level}")
+        codes = np.load(codes_dir / f"codes_{split}_l{level}.npy", allow_pickle=False)
         labels = np.load(codes_dir / f"labels_{split}.npy", allow_pickle=False)
     except FileNotFoundError as exc:
         raise DataError(f"{codes_dir} is not an extract-codes folder (missing {Path(exc.filename).name}); "
