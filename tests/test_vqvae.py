@@ -226,8 +226,10 @@ def test_vae_baseline_elbo_and_training(cli, tmp_path):
     # KL of N(mu, sigma^2) vs N(0, 1), summed over latents, per pixel
     expected_kl = 0.5 * (out.mu**2 + out.logvar.exp() - 1 - out.logvar).sum() / x.numel()
     torch.testing.assert_close(out.kl, expected_kl)
+    mse = ((out.reconstruction - x) ** 2).mean()
+    torch.testing.assert_close(out.nll, 0.5 * (torch.log(2 * torch.pi * mse) + 1))  # ML decoder variance
     out.loss.backward()
-    assert vae.log_sigma2.grad is not None
+    assert all(p.grad is not None for p in vae.decoder.parameters())
     config = write_config(
         tmp_path / "vae.yaml", tmp_path / "runs", task="vae", name="vae",
         trainer={"max_steps": 60, "val_every": 30, "checkpoint_every": 60, "progress_bar": False},
