@@ -7,6 +7,22 @@ from paperzoo.errors import InvalidArgumentError
 from paperzoo.priors import GatedPixelCNN, sample_fast, sample_naive
 
 
+def conditioning(kind, h, w):
+    """(model kwargs, labels, condition map) for the conditioning variants the causality tests cover."""
+    if kind == "class":
+        return {"num_classes": 3}, torch.tensor([1]), None
+    if kind == "spatial":
+        return {"cond_channels": 2}, None, torch.randn(1, 2, h, w, dtype=torch.float64)
+    return {}, None, None
+
+
+def raster_prefix(h, w, r, s):
+    """Boolean (h, w) map of the positions before (r, s) in raster order."""
+    earlier = torch.zeros(h, w, dtype=torch.bool)
+    earlier.view(-1)[: r * w + s] = True
+    return earlier
+
+
 def dependency_map(model, h, w, r, s, labels=None, cond=None):
     """Which input positions the logits at (r, s) depend on, from the gradient wrt the embedded input."""
     x = torch.randn(1, model.embed.embedding_dim, h, w, dtype=torch.float64, requires_grad=True)
@@ -15,19 +31,16 @@ def dependency_map(model, h, w, r, s, labels=None, cond=None):
 
 
 @pytest.mark.parametrize("kernel,layers", [(3, 6), (5, 3)])
-@pytest.mark.parametrize("conditioning", ["none", "class", "spatial"])
-def test_causal_without_blind_spot(kernel, layers, conditioning):
+@pytest.mark.parametrize("kind", ["none", "class", "spatial"])
+def test_causal_without_blind_spot(kernel, layers, kind):
     torch.manual_seed(0)
     h = w = 6
-    extra = {"num_classes": 3} if conditioning == "class" else {"cond_channels": 2} if conditioning == "spatial" else {}
+    extra, labels, cond = conditioning(kind, h, w)
     model = GatedPixelCNN(num_codes=8, channels=8, layers=layers, kernel=kernel, **extra).double()
-    labels = torch.tensor([1]) if conditioning == "class" else None
-    cond = torch.randn(1, 2, h, w, dtype=torch.float64) if conditioning == "spatial" else None
     for r in range(h):
         for s in range(w):
             seen = dependency_map(model, h, w, r, s, labels, cond)
-            earlier = torch.zeros(h, w, dtype=torch.bool)
-            earlier.view(-1)[: r * w + s] = True
+            earlier = raster_prefix(h, w, r, s)
             assert not (seen & ~earlier).any(), f"({r},{s}) sees the current or a later position"
             # the receptive field covers every earlier position within (layers) rows, incl. upper right
             reach = torch.zeros(h, w, dtype=torch.bool)
@@ -98,22 +111,18 @@ def test_sampler_arguments():
         sample_fast(model, (2, 2), 1, temperature=0, labels=torch.tensor([0]))
 
 
-@pytest.mark.parametrize("conditioning", ["none", "class", "spatial"])
-def test_pixelsnail_is_causal_and_attention_removes_the_blind_spot(conditioning):
+@pytest.mark.parametrize("kind", ["none", "class", "spatial"])
+def test_pixelsnail_is_causal_and_attention_removes_the_blind_spot(kind):
     from paperzoo.priors import PixelSNAIL
 
     torch.manual_seed(0)
     h = w = 5
-    extra = {"num_classes": 3} if conditioning == "class" else {"cond_channels": 2} if conditioning == "spatial" else {}
+    extra, labels, cond = conditioning(kind, h, w)
     model = PixelSNAIL(num_codes=8, channels=8, blocks=2, res_per_block=1, heads=2, dropout=0.0, **extra).double().eval()
-    labels = torch.tensor([2]) if conditioning == "class" else None
-    cond = torch.randn(1, 2, h, w, dtype=torch.float64) if conditioning == "spatial" else None
     for r in range(h):
         for s in range(w):
             seen = dependency_map(model, h, w, r, s, labels, cond)
-            earlier = torch.zeros(h, w, dtype=torch.bool)
-            earlier.view(-1)[: r * w + s] = True
-            assert torch.equal(seen, earlier), f"({r},{s})"  # every earlier position, nothing else
+            assert torch.equal(seen, raster_prefix(h, w, r, s)), f"({r},{s})"  # every earlier position, nothing else
 
 
 def test_pixelsnail_without_attention_would_have_a_blind_spot():
