@@ -5,7 +5,7 @@ Dataset: CIFAR-10 from the data root (PAPERZOO_DATA=../shared/data; JPEG copy), 
 training, test split for every number. Seed 0. CPU budget (2 cores, about 40 minutes in all):
   * VAE and VQ-VAE (Sonnet architecture, 8x8 latents): --steps steps each, batch 32, Adam 3e-4,
     bf16 autocast + torch.compile;
-  * priors on the VQ-VAE's codes: class-conditional Gated PixelCNN (64 channels, 8 layers) and
+  * priors on the VQ-VAE's codes: class-conditional Gated PixelCNN (64 channels, 6 layers) and
     PixelSNAIL (64 channels, 2 blocks), --prior-steps steps each, batch 64, validated on 2,000 maps;
   * VQ-VAE-2 (vqvae2_cifar10_small, K=256, D=32) with 1, 2 and 3 levels: --level-steps steps each;
   * the CIFAR-10 classifier (width 32; features + rejection judge): --clf-steps steps, batch 64;
@@ -77,7 +77,7 @@ def main(argv=None):
         codes = extract_codes(vq_run, tmp / "codes", source="cifar10")
         prior_steps = [f"trainer.max_steps={a.prior_steps}", f"trainer.val_every={a.prior_steps}", f"data.codes_dir={codes}",
                        "model.class_conditional=true", "trainer.progress_bar=false", "data.limit_val=2000", "model.channels=64"]
-        pixelcnn_run, pixelcnn_m, _ = run("vq/prior_cifar10", tmp, prior_steps + ["model.layers=8"], eval_overrides=())
+        pixelcnn_run, pixelcnn_m, _ = run("vq/prior_cifar10", tmp, prior_steps + ["model.layers=6"], eval_overrides=())
         _, snail_m, _ = run("vq/prior_pixelsnail_cifar10", tmp, prior_steps + ["model.blocks=2"], eval_overrides=())
         results["bits_per_dim"] = {"vae": vae_m["val/bits_per_dim"], "vqvae_pixelcnn": pixelcnn_m["val/bits_per_dim"],
                                    "vqvae_pixelsnail": snail_m["val/bits_per_dim"], "vqvae_uniform": vq_m["val/bits_per_dim_uniform"],
