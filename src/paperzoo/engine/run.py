@@ -31,7 +31,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from paperzoo.engine.callbacks import AppendingCSVLogger, AtomicCheckpointIO, RNGState, StepCheckpoint, Throughput
 from paperzoo.engine.config import build_config, load_config, to_yaml
-from paperzoo.engine.plots import plot_metrics
+from paperzoo.report.curves import plot_metrics
 from paperzoo.errors import CheckpointError, ConfigError
 from paperzoo.io.atomic import atomic_write_text
 from paperzoo.io.checkpoints import last_checkpoint
