@@ -38,6 +38,7 @@ EXAMPLES = {
     "sample": "examples:\n  paperzoo sample runs/prior_cifar10/<timestamp> --n 64 -o samples/\n  paperzoo sample runs/prior_cifar10_classes/<timestamp> --n 16 --class 3 --temperature 0.9 -o cats/\n  paperzoo sample runs/top_prior/<t> runs/bottom_prior/<t> --n 16 -o vqvae2-samples/",
     "reconstruct": "examples:\n  paperzoo reconstruct cat.png dog.jpg --model runs/vqvae_sonnet_cifar10/<timestamp> -o recon/\n  paperzoo reconstruct img/*.png --model exported/vqvae -o recon/",
     "demo": "example:\n  paperzoo demo --out runs/demo",
+    "recommend": "examples:\n  paperzoo train recsys/bpr_mf_luxury_beauty\n  paperzoo recommend --checkpoint runs/bpr_mf_luxury_beauty/<timestamp> --user A3CJ7MHAS9IMAM --k 10",
 }
 
 
@@ -99,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int)
     p.add_argument("--seed", type=int, default=0)
+
+    p = _add(sub, "recommend", "top-K items for a user from a trained recommender run (training items excluded)")
+    p.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory of a recommender run")
+    p.add_argument("--user", required=True, help="the user's original ID (as in the interaction file)")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--data-dir")
 
     p = _add(sub, "demo", "train small models on generated data and write results (offline, a few minutes)")
     p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
@@ -208,6 +216,19 @@ def cmd_reconstruct(args) -> None:
     print(f"wrote {reconstruct(args.images, args.model, args.out)}")
 
 
+def cmd_recommend(args) -> None:
+    from paperzoo.engine.run import quiet_lightning
+    from paperzoo.tasks.recommender import load_recommender
+
+    quiet_lightning()
+    items = load_recommender(args.checkpoint, args.data_dir).recommend(args.user, args.k)
+    if args.json:
+        print(json.dumps([{"item": i, "score": s} for i, s in items], indent=2))
+        return
+    for rank, (item, score) in enumerate(items, 1):
+        print(f"{rank:>3}  {item:<20} {score:.4f}")
+
+
 def cmd_demo(args) -> None:
     from paperzoo.demo import run_demo
 
@@ -215,7 +236,8 @@ def cmd_demo(args) -> None:
 
 
 COMMANDS = {"list": cmd_list, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
-            "data": cmd_data, "losses": cmd_losses, "reconstruct": cmd_reconstruct, "extract-codes": cmd_extract_codes, "sample": cmd_sample, "demo": cmd_demo}
+            "data": cmd_data, "losses": cmd_losses, "reconstruct": cmd_reconstruct, "extract-codes": cmd_extract_codes, "sample": cmd_sample,
+            "recommend": cmd_recommend, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

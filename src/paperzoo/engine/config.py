@@ -38,6 +38,7 @@ class TrainerConfig:
     num_nodes: int = 1
     strategy: str = "auto"
     precision: str = "32-true"  # Lightning precision, e.g. bf16-mixed (quantiser distances stay float32)
+    gradient_clip: Optional[float] = None  # clip the global gradient norm to this value
     compile: bool = False  # torch.compile the task's compile_targets() (long runs; ~30 s to compile)
     deterministic: bool = True
     progress_bar: Optional[bool] = None  # None: only when the console is a terminal
@@ -70,6 +71,7 @@ class RunConfig:
         """Checks beyond types; tasks extend it."""
         t, o = self.trainer, self.optim
         _require(t.max_steps > 0, "trainer.max_steps must be > 0")
+        _require(t.gradient_clip is None or t.gradient_clip > 0, "trainer.gradient_clip must be > 0 (or null)")
         _require(t.stop_at_step is None or 0 < t.stop_at_step <= t.max_steps, "trainer.stop_at_step must be in 1..max_steps")
         for key in ("val_every", "checkpoint_every", "keep_checkpoints", "log_every", "num_nodes"):
             _require(getattr(t, key) > 0, f"trainer.{key} must be > 0")

@@ -91,6 +91,7 @@ def make_trainer(cfg, run_dir: Path | None, *, for_training: bool = True) -> pl.
         num_nodes=t.num_nodes,
         strategy=t.strategy,
         precision=t.precision,
+        gradient_clip_val=t.gradient_clip,
         deterministic=t.deterministic,
         logger=loggers,
         callbacks=callbacks,

@@ -17,6 +17,8 @@ TASKS = {
     "prior": "paperzoo.tasks.prior",
     "vae": "paperzoo.tasks.vae",
     "classifier": "paperzoo.tasks.classifier",
+    "graph_pretrain": "paperzoo.tasks.graph_pretrain",
+    "recommender": "paperzoo.tasks.recommender",
 }
 
 

@@ -1,0 +1,274 @@
+"""Task: BPR fine-tuning on the target domain (PCRec section III-C), and the baselines.
+
+``model.name``: ``bpr_mf`` (PCRec's fine-tuning model) or ``lightgcn``. ``init.mode`` chooses the
+initial embeddings, i.e. the transfer strategy of PCRec's Table 4:
+
+* ``random``  - N(0, 0.1^2): the BPR-MF / LightGCN baselines;
+* ``shared``  - strategy 2: users and items that also exist in the source domain (same original ID)
+  start from the pre-trained encoder's embedding of them *in the source graph*; the rest random;
+* ``encoder`` - strategy 3 (PCRec): the pre-trained encoder embeds every target user and item from
+  its r-ego subgraphs in the *target* training graph.
+Strategy 1 (the encoder's output used as the embeddings, no fine-tuning) is ``RecommenderTask
+.ranking_metrics`` on a task built with ``init.mode=encoder`` before any training.
+
+Data: a per-user leave-one-out split of the target domain (chronological by default); the graph
+used for LightGCN and the encoder holds training interactions only. Each step draws, for a batch of
+training pairs (u, i), one negative item j the user has not interacted with in training, uniformly
+(seeded by (seed, step)). Validation (every ``trainer.val_every`` steps) ranks all items for every
+user with a held-out item, training items masked: ``valid/recall@20`` etc.; ``paperzoo evaluate RUN
+data.eval_split=test`` gives the test numbers (training and validation items masked).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import yaml
+
+from paperzoo.data.interactions import Split, leave_one_out, load_domain
+from paperzoo.engine.config import OptimConfig, RunConfig, build_config
+from paperzoo.errors import CheckpointError, ConfigError, InvalidArgumentError
+from paperzoo.io.checkpoints import load_model
+from paperzoo.metrics.ranking import topk_metrics
+from paperzoo.recsys.graph import BipartiteGraph
+from paperzoo.recsys.mf import bpr_loss, l2_penalty
+from paperzoo.tasks.base import BaseTask
+from paperzoo.tasks.data import TensorDataModule
+from paperzoo.tasks.graph_pretrain import sample_views
+
+
+@dataclass
+class RecModelConfig:
+    name: str = "bpr_mf"  # bpr_mf | lightgcn
+    dim: int = 64
+    num_layers: int = 3  # LightGCN propagation layers
+    init_std: float = 0.1
+    l2: float = 1e-4  # lambda of the BPR objective
+
+
+@dataclass
+class InitConfig:
+    mode: str = "random"  # random | shared | encoder
+    pretrained: Optional[str] = None  # run directory of a graph_pretrain run
+    views: int = 1  # subgraphs averaged per node when the encoder embeds it
+    max_hops: Optional[int] = None  # r of the subgraphs at embedding time (default: the pre-training run's)
+
+
+@dataclass
+class RecDataConfig:
+    target: str = "luxury_beauty"
+    k_core: int = 5
+    split: str = "chronological"  # chronological | random
+    batch_size: int = 2048
+    eval_split: str = "valid"  # valid | test
+
+
+@dataclass
+class Config(RunConfig):
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3))
+    model: RecModelConfig = field(default_factory=RecModelConfig)
+    data: RecDataConfig = field(default_factory=RecDataConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.model.name not in ("bpr_mf", "lightgcn"):
+            raise ConfigError(f"model.name must be bpr_mf or lightgcn, got {self.model.name!r}")
+        if self.model.dim < 1 or self.model.l2 < 0 or self.model.init_std <= 0:
+            raise ConfigError("model needs dim >= 1, l2 >= 0 and init_std > 0")
+        if self.init.mode not in ("random", "shared", "encoder"):
+            raise ConfigError(f"init.mode must be random, shared or encoder, got {self.init.mode!r}")
+        if self.init.mode != "random" and not self.init.pretrained:
+            raise ConfigError(f"init.mode={self.init.mode} needs init.pretrained=RUN_DIR (a graph_pretrain run)")
+        if self.init.views < 1:
+            raise ConfigError("init.views must be >= 1")
+        if self.data.split not in ("chronological", "random") or self.data.eval_split not in ("valid", "test"):
+            raise ConfigError("data.split must be chronological or random; data.eval_split valid or test")
+
+
+def build_data(cfg: Config, data_dir=None) -> TensorDataModule:
+    data = load_domain(cfg.data.target, data_dir, k=cfg.data.k_core)
+    split = leave_one_out(data, mode=cfg.data.split, seed=cfg.seed)
+    users, items = split.pairs("train")
+    train = (torch.from_numpy(users), torch.from_numpy(items))
+    return TensorDataModule(train, (torch.zeros(1),), batch_size=min(cfg.data.batch_size, len(users)), seed=cfg.seed,
+                            info={"split": split})
+
+
+# --- initial values from the pre-trained encoder -----------------------------------------------
+def load_pretrained(run_dir: str | Path):
+    """(encoder, its run config) of a graph_pretrain run directory."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise CheckpointError(f"init.pretrained={run_dir} is not a run directory (no config.yaml)")
+    cfg = build_config(yaml.safe_load(path.read_text()), source=str(path))
+    if cfg.task != "graph_pretrain":
+        raise CheckpointError(f"init.pretrained={run_dir} is a {cfg.task} run, not a graph_pretrain run")
+    return load_model(run_dir), cfg
+
+
+@torch.no_grad()
+def encode_nodes(encoder, graph: BipartiteGraph, nodes: np.ndarray, subgraph_cfg, *, seed: int = 0, views: int = 1,
+                 eig_dim: int = 32, chunk: int = 2048) -> torch.Tensor:
+    """(len(nodes), d) encoder embeddings of ``nodes``, each the mean over ``views`` sampled subgraphs."""
+    encoder.eval()
+    out = []
+    for lo in range(0, len(nodes), chunk):
+        part = nodes[lo:lo + chunk]
+        acc = 0
+        for v in range(views):
+            rng = np.random.default_rng([seed, v, lo])
+            acc = acc + encoder(sample_views(graph, part, subgraph_cfg, rng, eig_dim=eig_dim, random_signs=False))
+        out.append(acc / views)
+    return torch.cat(out) if out else torch.zeros(0, encoder.readouts[0].out_features)
+
+
+def _subgraph_cfg(pre_cfg, max_hops):
+    sub = pre_cfg.data.subgraph
+    if max_hops is not None:
+        sub = type(sub)(**{**vars(sub), "max_hops": max_hops})
+    return sub
+
+
+def initial_embeddings(cfg: Config, split: Split, data_dir=None) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor]]:
+    """{user index: vector}, {item index: vector} for the users/items that get pre-trained values."""
+    encoder, pre = load_pretrained(cfg.init.pretrained)
+    sub_cfg, eig = _subgraph_cfg(pre, cfg.init.max_hops), pre.model.eig_dim
+    data = split.data
+    if cfg.init.mode == "encoder":
+        users, items = split.pairs("train")
+        graph = BipartiteGraph.from_pairs(users, items, data.num_users, data.num_items)
+        emb = encode_nodes(encoder, graph, np.arange(graph.num_nodes), sub_cfg, seed=cfg.seed, views=cfg.init.views, eig_dim=eig)
+        return dict(enumerate(emb[: data.num_users])), dict(enumerate(emb[data.num_users:]))
+    source = load_domain(pre.data.source, data_dir or pre.data_dir, k=pre.data.k_core)
+    graph = BipartiteGraph.from_pairs(source.users, source.items, source.num_users, source.num_items)
+    src_u = {uid: i for i, uid in enumerate(source.user_ids)}
+    src_i = {iid: i for i, iid in enumerate(source.item_ids)}
+    tu = [(t, src_u[uid]) for t, uid in enumerate(data.user_ids) if uid in src_u]
+    ti = [(t, src_i[iid]) for t, iid in enumerate(data.item_ids) if iid in src_i]
+    if not tu and not ti:
+        raise ConfigError(f"init.mode=shared: no user or item of {cfg.data.target!r} exists in the source domain "
+                          f"{pre.data.source!r}; use init.mode=encoder")
+    nodes = np.array([s for _, s in tu] + [source.num_users + s for _, s in ti], dtype=np.int64)
+    emb = encode_nodes(encoder, graph, nodes, sub_cfg, seed=cfg.seed, views=cfg.init.views, eig_dim=eig)
+    return ({t: emb[k] for k, (t, _) in enumerate(tu)}, {t: emb[len(tu) + k] for k, (t, _) in enumerate(ti)})
+
+
+class RecommenderTask(BaseTask):
+    def __init__(self, cfg: Config, split: Split, data_dir=None):
+        super().__init__(cfg)
+        m, data = cfg.model, split.data
+        kw = dict(num_users=data.num_users, num_items=data.num_items, dim=m.dim, init_std=m.init_std)
+        if m.name == "lightgcn":
+            kw["num_layers"] = m.num_layers
+        self.build_model(m.name, **kw)
+        self.split = split
+        users, items = split.pairs("train")
+        self.train_matrix = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)), shape=(data.num_users, data.num_items))
+        self.model.set_graph(self.train_matrix)
+        self._train_keys = np.sort(users * data.num_items + items)
+        self.transferred = (0, 0)
+        if cfg.init.mode != "random":
+            user_init, item_init = initial_embeddings(cfg, split, data_dir)
+            self._load_initial(user_init, item_init)
+
+    @torch.no_grad()
+    def _load_initial(self, user_init: dict, item_init: dict) -> None:
+        for table, init in ((self.model.user, user_init), (self.model.item, item_init)):
+            if init:
+                idx = torch.tensor(list(init))
+                vecs = torch.stack(list(init.values()))
+                if vecs.shape[1] != table.weight.shape[1]:
+                    raise ConfigError(f"model.dim={table.weight.shape[1]} but the encoder outputs {vecs.shape[1]} dimensions")
+                table.weight[idx] = vecs
+        self.transferred = (len(user_init), len(item_init))
+
+    def _negatives(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One item per user, uniform among the items it has no training interaction with."""
+        n_items = self.split.data.num_items
+        neg = rng.integers(0, n_items, len(users))
+        for _ in range(100):
+            keys = users * n_items + neg
+            pos = np.minimum(np.searchsorted(self._train_keys, keys), len(self._train_keys) - 1)
+            clash = self._train_keys[pos] == keys
+            if not clash.any():
+                break
+            neg[clash] = rng.integers(0, n_items, int(clash.sum()))
+        return neg
+
+    def training_step(self, batch, batch_idx):
+        users, pos = batch
+        rng = np.random.default_rng([self.cfg.seed, self.global_step, self.global_rank])
+        neg = torch.from_numpy(self._negatives(users.cpu().numpy(), rng)).to(users.device)
+        u_all, i_all = self.model.embeddings()
+        u, i, j = u_all[users], i_all[pos], i_all[neg]
+        loss = bpr_loss((u * i).sum(1), (u * j).sum(1))
+        reg = l2_penalty(self.model.user(users), self.model.item(pos), self.model.item(neg))
+        self.log("train/bpr", loss, prog_bar=True)
+        return loss + self.cfg.model.l2 * reg
+
+    @torch.no_grad()
+    def ranking_metrics(self, part: str = "valid", ks=(10, 20)) -> dict[str, float]:
+        """Full-ranking metrics of the current embeddings on ``part`` (valid: train items masked;
+        test: train and validation items masked)."""
+        u_all, i_all = self.model.embeddings()
+        masked = [self.split.pairs("train")] + ([self.split.pairs("valid")] if part == "test" else [])
+        mask = tuple(np.concatenate(a) for a in zip(*masked))
+        data = self.split.data
+        return topk_metrics(lambda users: u_all[users.to(u_all.device)] @ i_all.t(), data.num_users, data.num_items,
+                            self.split.pairs(part), mask, ks)
+
+    def validation_step(self, batch, batch_idx):
+        part = self.cfg.data.eval_split
+        for key, value in self.ranking_metrics(part).items():
+            self.log(f"{part}/{key}", value, prog_bar=key == "ndcg@20")
+
+    @torch.no_grad()
+    def recommend(self, user_id: str, k: int = 10) -> list[tuple[str, float]]:
+        """Top-``k`` (item ID, score) for an original user ID, excluding the user's training items."""
+        data = self.split.data
+        where = np.flatnonzero(data.user_ids == str(user_id))
+        if len(where) == 0:
+            example = ", ".join(repr(str(u)) for u in data.user_ids[:3])
+            raise InvalidArgumentError(f"unknown user {user_id!r}: not among the {data.num_users} users of this run "
+                                       f"(e.g. {example})")
+        if k < 1:
+            raise InvalidArgumentError("--k must be >= 1")
+        u_all, i_all = self.model.embeddings()
+        scores = u_all[int(where[0])] @ i_all.t()
+        seen = self.train_matrix[int(where[0])].indices
+        scores[torch.from_numpy(seen.astype(np.int64))] = -torch.inf
+        k = min(k, data.num_items - len(seen))
+        top = torch.topk(scores, k)
+        return [(str(data.item_ids[i]), float(s)) for s, i in zip(top.values, top.indices)]
+
+
+def build_task(cfg: Config, data: TensorDataModule) -> RecommenderTask:
+    return RecommenderTask(cfg, data.info["split"], cfg.data_dir)
+
+
+def load_recommender(run_dir: str | Path, data_dir=None) -> RecommenderTask:
+    """A trained recommender run (last checkpoint) with its data split, ready for ``recommend``."""
+    from paperzoo.io.checkpoints import last_checkpoint, read_checkpoint
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise CheckpointError(f"{run_dir} is not a run directory (no config.yaml)")
+    raw = yaml.safe_load(path.read_text())
+    if raw.get("task") != "recommender":
+        raise CheckpointError(f"{run_dir} is a {raw.get('task')} run; `recommend` needs a recommender run")
+    cfg = build_config(raw, ["init.mode=random"], source=str(path))  # the weights come from the checkpoint
+    if data_dir is not None:
+        cfg.data_dir = str(data_dir)
+    task = build_task(cfg, build_data(cfg, cfg.data_dir))
+    state = read_checkpoint(last_checkpoint(run_dir))["state_dict"]
+    try:
+        task.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{run_dir}: checkpoint does not fit this run's data ({str(exc).splitlines()[0]})") from None
+    return task.eval()
