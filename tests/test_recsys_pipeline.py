@@ -1,0 +1,153 @@
+"""PCRec end to end on tiny generated interaction files: pre-train, the three transfer strategies,
+evaluation on the test split, `paperzoo recommend`, and the user errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import only_run_dir, write_config
+
+
+def write_domain(path, users, items, seed, n=600):
+    """Clustered implicit feedback: user u mostly picks items of cluster u % 3."""
+    rng = np.random.default_rng(seed)
+    rows = ["userid,itemid,timestamp,rating"]
+    for k in range(n):
+        u = users[rng.integers(len(users))]
+        cluster = [i for j, i in enumerate(items) if j % 3 == int(u[1:]) % 3] if rng.random() < 0.8 else items
+        rows.append(f"{u},{cluster[rng.integers(len(cluster))]},{k},5.0")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def domains(tmp_path_factory):
+    root = tmp_path_factory.mktemp("recsys")
+    shared = [f"s{i}" for i in range(15)]
+    source = write_domain(root / "source.csv", shared + [f"a{i}" for i in range(25)], [f"x{i}" for i in range(30)], 0)
+    target = write_domain(root / "target.csv", shared + [f"b{i}" for i in range(25)], [f"y{i}" for i in range(30)], 1)
+    other = write_domain(root / "other.csv", [f"c{i}" for i in range(20)], [f"z{i}" for i in range(20)], 2, n=300)
+    return source, target, other
+
+
+TRAINER = {"max_steps": 20, "val_every": 10, "checkpoint_every": 10, "log_every": 5, "progress_bar": False}
+
+
+@pytest.fixture(scope="module")
+def pretrained(domains, tmp_path_factory):
+    from paperzoo.engine.run import train
+
+    tmp = tmp_path_factory.mktemp("pre")
+    cfg = write_config(tmp / "pre.yaml", tmp / "runs", task="graph_pretrain", name="pre", trainer=TRAINER,
+                       optim={"name": "adam", "lr": 0.005},
+                       model={"hidden": 16, "out_dim": 8, "num_layers": 3},
+                       data={"source": str(domains[0]), "batch_size": 16, "val_nodes": 32},
+                       contrast={"mode": "moco", "queue_size": 64})
+    return train(str(cfg))
+
+
+def recommender_config(tmp_path, target, file="rec.yaml", **init):
+    return write_config(tmp_path / file, tmp_path / "runs", task="recommender", name="rec", trainer=TRAINER,
+                        optim={"name": "adam", "lr": 0.01}, model={"name": "bpr_mf", "dim": 8},
+                        data={"target": str(target), "k_core": 0, "batch_size": 64}, init=init)
+
+
+def test_pretraining_logs_view_matching_and_checkpoints(pretrained):
+    rows = (pretrained / "metrics.csv").read_text()
+    assert "val/match_top1" in rows and "train/loss" in rows
+    assert (pretrained / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_end_to_end_in_batch_mode_trains(domains, tmp_path):
+    from paperzoo.engine.run import train
+
+    cfg = write_config(tmp_path / "e2e.yaml", tmp_path / "runs", task="graph_pretrain", name="e2e",
+                       trainer={**TRAINER, "max_steps": 5}, model={"hidden": 8, "out_dim": 8, "num_layers": 2},
+                       data={"source": str(domains[0]), "batch_size": 8, "val_nodes": 16, "subgraph": {"max_hops": 3}},
+                       contrast={"mode": "e2e"})
+    assert (train(str(cfg)) / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.parametrize("mode", ["random", "encoder", "shared"])
+def test_fine_tuning_strategies_train_and_evaluate_on_test(domains, pretrained, tmp_path, cli, mode):
+    init = {"mode": mode} if mode == "random" else {"mode": mode, "pretrained": str(pretrained)}
+    code, out, err = cli("train", recommender_config(tmp_path, domains[1], **init))
+    assert code == 0, err
+    run = only_run_dir(tmp_path / "runs", "rec")
+    assert "valid/ndcg@20" in (run / "metrics.csv").read_text()
+    code, out, err = cli("evaluate", run, "data.eval_split=test")
+    assert code == 0, err
+    metrics = json.loads(out)
+    assert set(metrics) == {f"test/{m}@{k}" for m in ("recall", "ndcg", "hr") for k in (10, 20)}
+    assert all(0 <= v <= 1 for v in metrics.values())
+
+
+def test_initial_values_come_from_the_encoder(domains, pretrained):
+    """Strategy 3 loads the encoder's embedding of every node; strategy 2 only of shared users."""
+    import torch
+
+    from paperzoo.tasks import recommender
+
+    base = ["task=recommender", "name=x", f"data.target={domains[1]}", "data.k_core=0", "model.dim=8"]
+    for mode, expected_users in (("encoder", 40), ("shared", 15)):
+        cfg = load_config_from(base + [f"init.mode={mode}", f"init.pretrained={pretrained}"])
+        task = recommender.build_task(cfg, recommender.build_data(cfg))
+        n_users, n_items = task.transferred
+        assert n_users == expected_users and n_items == (30 if mode == "encoder" else 0)
+        norms = task.model.user.weight.norm(dim=1)
+        shared = [i for i, u in enumerate(task.split.data.user_ids) if u.startswith("s")]
+        torch.testing.assert_close(norms[shared], torch.ones(len(shared)), atol=1e-4, rtol=0)  # encoder outputs are unit norm
+
+
+def load_config_from(overrides):
+    from paperzoo.engine.config import build_config
+
+    return build_config({}, overrides)
+
+
+def test_strategy_1_ranks_with_the_encoder_output(domains, pretrained):
+    from paperzoo.tasks import recommender
+
+    cfg = load_config_from(["task=recommender", "name=x", f"data.target={domains[1]}", "data.k_core=0", "model.dim=8",
+                            "init.mode=encoder", f"init.pretrained={pretrained}"])
+    task = recommender.build_task(cfg, recommender.build_data(cfg))
+    metrics = task.ranking_metrics("test")
+    assert 0 <= metrics["recall@20"] <= 1
+
+
+def test_recommend_lists_unseen_items_and_rejects_unknown_users(domains, tmp_path, cli):
+    code, _, err = cli("train", recommender_config(tmp_path, domains[1], mode="random"))
+    assert code == 0, err
+    run = only_run_dir(tmp_path / "runs", "rec")
+    code, out, err = cli("recommend", "--checkpoint", run, "--user", "s3", "--k", "5", "--json")
+    assert code == 0, err
+    items = json.loads(out)
+    assert len(items) == 5 and all(i["item"].startswith("y") for i in items)
+    scores = [i["score"] for i in items]
+    assert scores == sorted(scores, reverse=True)
+    seen = {line.split(",")[1] for line in domains[1].read_text().splitlines()[1:] if line.startswith("s3,")}
+    from paperzoo.tasks.recommender import load_recommender
+
+    task = load_recommender(run)
+    train_items = {task.split.data.item_ids[i] for u, i in zip(*task.split.pairs("train"))
+                   if task.split.data.user_ids[u] == "s3"}
+    assert train_items <= seen and not train_items & {i["item"] for i in items}
+    code, out, err = cli("recommend", "--checkpoint", run, "--user", "nobody")
+    assert code == 2 and "unknown user 'nobody'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_user_errors_are_one_line(domains, pretrained, tmp_path, cli):
+    # strategy 2 with no shared users or items
+    code, _, err = cli("train", recommender_config(tmp_path, domains[2], mode="shared", pretrained=str(pretrained)))
+    assert code == 2 and "no user or item" in err
+    # a pre-trained run that is not a graph_pretrain run
+    code, _, err = cli("train", recommender_config(tmp_path, domains[1], "x.yaml", mode="encoder", pretrained=str(tmp_path)))
+    assert code == 2 and "not a run directory" in err
+    code, _, err = cli("train", recommender_config(tmp_path, domains[1], "y.yaml", mode="encoder"))
+    assert code == 2 and "init.pretrained" in err
+    code, _, err = cli("train", recommender_config(tmp_path, "no_such_domain", "z.yaml", mode="random"))
+    assert code == 2 and "unknown recsys domain" in err
+    assert not (tmp_path / "runs").exists()  # nothing half-written
