@@ -57,6 +57,9 @@ class InitConfig:
     pretrained: Optional[str] = None  # run directory of a graph_pretrain run
     views: int = 1  # subgraphs averaged per node when the encoder embeds it
     max_hops: Optional[int] = None  # r of the subgraphs at embedding time (default: the pre-training run's)
+    # not in the paper: subtract the mean encoder embedding and re-normalise (the pre-trained
+    # embeddings share a large common direction, which makes every initial score alike)
+    center: bool = False
 
 
 @dataclass
@@ -128,6 +131,12 @@ def encode_nodes(encoder, graph: BipartiteGraph, nodes: np.ndarray, subgraph_cfg
     return torch.cat(out) if out else torch.zeros(0, encoder.readouts[0].out_features)
 
 
+def _maybe_center(emb: torch.Tensor, center: bool) -> torch.Tensor:
+    if not center or len(emb) < 2:
+        return emb
+    return torch.nn.functional.normalize(emb - emb.mean(0), dim=1, eps=1e-8)
+
+
 def _subgraph_cfg(pre_cfg, max_hops):
     sub = pre_cfg.data.subgraph
     if max_hops is not None:
@@ -143,7 +152,8 @@ def initial_embeddings(cfg: Config, split: Split, data_dir=None) -> tuple[dict[i
     if cfg.init.mode == "encoder":
         users, items = split.pairs("train")
         graph = BipartiteGraph.from_pairs(users, items, data.num_users, data.num_items)
-        emb = encode_nodes(encoder, graph, np.arange(graph.num_nodes), sub_cfg, seed=cfg.seed, views=cfg.init.views, eig_dim=eig)
+        emb = _maybe_center(encode_nodes(encoder, graph, np.arange(graph.num_nodes), sub_cfg, seed=cfg.seed,
+                                         views=cfg.init.views, eig_dim=eig), cfg.init.center)
         return dict(enumerate(emb[: data.num_users])), dict(enumerate(emb[data.num_users:]))
     source = load_domain(pre.data.source, data_dir or pre.data_dir, k=pre.data.k_core)
     graph = BipartiteGraph.from_pairs(source.users, source.items, source.num_users, source.num_items)
@@ -155,7 +165,8 @@ def initial_embeddings(cfg: Config, split: Split, data_dir=None) -> tuple[dict[i
         raise ConfigError(f"init.mode=shared: no user or item of {cfg.data.target!r} exists in the source domain "
                           f"{pre.data.source!r}; use init.mode=encoder")
     nodes = np.array([s for _, s in tu] + [source.num_users + s for _, s in ti], dtype=np.int64)
-    emb = encode_nodes(encoder, graph, nodes, sub_cfg, seed=cfg.seed, views=cfg.init.views, eig_dim=eig)
+    emb = _maybe_center(encode_nodes(encoder, graph, nodes, sub_cfg, seed=cfg.seed, views=cfg.init.views, eig_dim=eig),
+                        cfg.init.center)
     return ({t: emb[k] for k, (t, _) in enumerate(tu)}, {t: emb[len(tu) + k] for k, (t, _) in enumerate(ti)})
 
 
