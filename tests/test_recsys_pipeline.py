@@ -102,6 +102,23 @@ def test_initial_values_come_from_the_encoder(domains, pretrained):
         torch.testing.assert_close(norms[shared], torch.ones(len(shared)), atol=1e-4, rtol=0)  # encoder outputs are unit norm
 
 
+def test_centred_initial_values_lose_their_common_direction(domains, pretrained):
+    import torch
+
+    from paperzoo.tasks import recommender
+
+    cfg = load_config_from(["task=recommender", "name=x", f"data.target={domains[1]}", "data.k_core=0", "model.dim=8",
+                            "init.mode=encoder", f"init.pretrained={pretrained}", "init.center=true"])
+    task = recommender.build_task(cfg, recommender.build_data(cfg))
+    emb = torch.cat([task.model.user.weight, task.model.item.weight]).detach()
+    torch.testing.assert_close(emb.norm(dim=1), torch.ones(len(emb)), atol=1e-4, rtol=0)
+    raw = load_config_from(["task=recommender", "name=x", f"data.target={domains[1]}", "data.k_core=0", "model.dim=8",
+                            "init.mode=encoder", f"init.pretrained={pretrained}"])
+    plain = recommender.build_task(raw, recommender.build_data(raw))
+    plain_emb = torch.cat([plain.model.user.weight, plain.model.item.weight]).detach()
+    assert emb.mean(0).norm() < plain_emb.mean(0).norm()
+
+
 def load_config_from(overrides):
     from paperzoo.engine.config import build_config
 
