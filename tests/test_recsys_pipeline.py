@@ -5,31 +5,22 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from conftest import only_run_dir, write_config
 
-
-def write_domain(path, users, items, seed, n=600):
-    """Clustered implicit feedback: user u mostly picks items of cluster u % 3."""
-    rng = np.random.default_rng(seed)
-    rows = ["userid,itemid,timestamp,rating"]
-    for k in range(n):
-        u = users[rng.integers(len(users))]
-        cluster = [i for j, i in enumerate(items) if j % 3 == int(u[1:]) % 3] if rng.random() < 0.8 else items
-        rows.append(f"{u},{cluster[rng.integers(len(cluster))]},{k},5.0")
-    path.write_text("\n".join(rows) + "\n")
-    return path
+from paperzoo.data.synthetic import clustered_interactions
 
 
 @pytest.fixture(scope="module")
 def domains(tmp_path_factory):
     root = tmp_path_factory.mktemp("recsys")
     shared = [f"s{i}" for i in range(15)]
-    source = write_domain(root / "source.csv", shared + [f"a{i}" for i in range(25)], [f"x{i}" for i in range(30)], 0)
-    target = write_domain(root / "target.csv", shared + [f"b{i}" for i in range(25)], [f"y{i}" for i in range(30)], 1)
-    other = write_domain(root / "other.csv", [f"c{i}" for i in range(20)], [f"z{i}" for i in range(20)], 2, n=300)
+    source = clustered_interactions(root / "source.csv", shared + [f"a{i}" for i in range(25)], [f"x{i}" for i in range(30)],
+                                    n=600, seed=0)
+    target = clustered_interactions(root / "target.csv", shared + [f"b{i}" for i in range(25)], [f"y{i}" for i in range(30)],
+                                    n=600, seed=1)
+    other = clustered_interactions(root / "other.csv", [f"c{i}" for i in range(20)], [f"z{i}" for i in range(20)], n=300, seed=2)
     return source, target, other
 
 

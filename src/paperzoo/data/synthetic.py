@@ -40,3 +40,24 @@ def shapes_images(n: int, size: int = 32, *, seed: int = 0) -> torch.Tensor:
         mask = inside & present[:, None, None]
         images = torch.where(mask[..., None], colour[:, None, None, :], images)
     return images.round().to(torch.uint8)
+
+
+def clustered_interactions(path, users: list[str], items: list[str], *, n: int, clusters: int = 3,
+                           affinity: float = 0.8, seed: int = 0):
+    """Write implicit feedback as an Amazon-style CSV (``userid,itemid,timestamp,rating``).
+
+    User ``users[k]`` belongs to cluster ``k % clusters``, item ``items[j]`` to ``j % clusters``; each
+    of the ``n`` interactions picks a random user and, with probability ``affinity``, an item of the
+    user's cluster (else any item). Timestamps are the row numbers. Returns ``path``.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    by_cluster = [[i for j, i in enumerate(items) if j % clusters == c] for c in range(clusters)]
+    rows = ["userid,itemid,timestamp,rating"]
+    for t in range(n):
+        k = int(rng.integers(len(users)))
+        pool = by_cluster[k % clusters] if rng.random() < affinity else items
+        rows.append(f"{users[k]},{pool[int(rng.integers(len(pool)))]},{t},5.0")
+    path.write_text("\n".join(rows) + "\n")
+    return path
