@@ -17,7 +17,8 @@ from torch import nn
 from paperzoo.errors import InvalidArgumentError
 
 _FAMILY_MODULES = ("paperzoo.losses.linear", "paperzoo.vq.vqvae", "paperzoo.vq.vqvae2", "paperzoo.vq.vae", "paperzoo.vq.classifier", "paperzoo.priors.pixelcnn",
-                   "paperzoo.priors.pixelsnail", "paperzoo.recsys.gin", "paperzoo.recsys.mf")
+                   "paperzoo.priors.pixelsnail", "paperzoo.recsys.gin", "paperzoo.recsys.mf",
+                   "paperzoo.separation.model")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""AudioSlots: slot-centric audio source separation (Reddy et al. 2023)."""

@@ -1,0 +1,116 @@
+"""Separating a whole recording (paper section 3, "Source separation").
+
+The mixture is cut into non-overlapping chunks of ``chunk_seconds`` (0.5 s; the end zero-padded);
+each chunk's compressed magnitude goes through the network; the estimates are expanded (power
+1/0.3), turned into masks over the chunk's complex STFT (IBM or Wiener-like), inverted with the
+ISTFT and the chunks are stitched. Slots come out in no fixed order, so chunk k's slot i is not
+necessarily chunk k+1's slot i. Two ways to line them up:
+
+* ``oracle``: each chunk's estimates are matched to the reference sources of that chunk by
+  SI-SNR (the paper's evaluation protocol; needs the references);
+* ``overlap``: reference-free. A second pass on chunks shifted by half a chunk bridges each pair of
+  neighbours; chunk k+1's slots are permuted to follow chunk k's by the best total correlation
+  between the bridge and the two halves it overlaps (Hungarian on correlations).
+
+Chunks go through the network ``batch_chunks`` at a time, so memory stays bounded on long files.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from paperzoo.errors import InvalidArgumentError
+from paperzoo.metrics.audio import si_snr
+from paperzoo.separation.spectral import STFTConfig, apply_masks, compress, expand, istft, stft
+
+Predictor = Callable[[torch.Tensor], torch.Tensor]  # (C, F, T) compressed -> (C, n, F, T) compressed
+
+
+def chunk(wave: torch.Tensor, size: int, offset: int = 0) -> torch.Tensor:
+    """(L,) -> (ceil((L + offset) / size), size): ``offset`` zeros in front, zeros at the end."""
+    padded = torch.nn.functional.pad(wave, (offset, 0))
+    count = max(1, -(-padded.shape[-1] // size))
+    return torch.nn.functional.pad(padded, (0, count * size - padded.shape[-1])).view(count, size)
+
+
+@torch.no_grad()
+def separate_chunks(predict: Predictor, chunks: torch.Tensor, cfg: STFTConfig, mask: str = "ibm",
+                    batch_chunks: int = 32) -> torch.Tensor:
+    """(C, S) waveform chunks -> (C, n, S) masked source waveforms."""
+    out = []
+    for lo in range(0, len(chunks), batch_chunks):
+        part = chunks[lo:lo + batch_chunks]
+        spec = stft(part, cfg)
+        estimates = expand(predict(compress(spec.abs(), cfg.power)), cfg.power)
+        out.append(istft(apply_masks(spec, estimates, mask), cfg, part.shape[-1]))
+    return torch.cat(out)
+
+
+def _correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(n, L), (m, L) -> (n, m) normalised correlation (0 where a signal is silent)."""
+    a = a - a.mean(-1, keepdim=True)
+    b = b - b.mean(-1, keepdim=True)
+    return (a @ b.t()) / (a.norm(dim=-1)[:, None] * b.norm(dim=-1)[None, :]).clamp_min(1e-8)
+
+
+def _best_permutation(score: torch.Tensor) -> np.ndarray:
+    """(n, n) score of (previous slot, next slot) -> for each previous slot the next slot to follow it."""
+    rows, cols = linear_sum_assignment(-score.numpy())
+    return cols[np.argsort(rows)]
+
+
+def align_by_overlap(main: torch.Tensor, bridge: torch.Tensor) -> torch.Tensor:
+    """main (C, n, S) chunk estimates, bridge (C + 1, n, S) estimates of the half-shifted chunks ->
+    main with each chunk's slots permuted to follow the previous chunk's."""
+    c, n, s = main.shape
+    half = s // 2
+    out = main.clone()
+    for k in range(1, c):
+        b = bridge[k]  # covers the second half of chunk k-1 and the first half of chunk k
+        # which bridge slot continues each (already aligned) slot of chunk k-1, and which slot of chunk k each bridge slot becomes
+        prev_to_bridge = _best_permutation(_correlation(out[k - 1, :, half:], b[:, :s - half]))
+        bridge_to_next = _best_permutation(_correlation(b[:, s - half:], main[k, :, :half]))
+        out[k] = main[k, bridge_to_next[prev_to_bridge]]
+    return out
+
+
+def align_to_references(chunks: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
+    """(C, n, S) estimates, (C, m, S) reference chunks -> (C, m, S): per chunk the slot matched to each
+    reference by SI-SNR (silent reference chunks keep an arbitrary but valid assignment)."""
+    out = []
+    for est, ref in zip(chunks, references):
+        score = si_snr(est[:, None, :], ref[None, :, :])  # (n, m)
+        rows, cols = linear_sum_assignment(-score.numpy())
+        order = np.empty(ref.shape[0], dtype=np.int64)
+        order[cols] = rows
+        out.append(est[torch.from_numpy(order)])
+    return torch.stack(out)
+
+
+def separate(predict: Predictor, mixture: torch.Tensor, cfg: STFTConfig, *, mask: str = "ibm", align: str = "overlap",
+             references: torch.Tensor | None = None, batch_chunks: int = 32) -> torch.Tensor:
+    """(L,) mixture -> (sources, L) estimates, stitched from ``cfg.chunk_seconds`` chunks.
+
+    ``align="oracle"`` needs ``references`` (m, L) and returns m sources in their order;
+    ``align="overlap"`` returns one signal per slot.
+    """
+    if mixture.dim() != 1 or mixture.numel() == 0:
+        raise InvalidArgumentError("the mixture must be a non-empty mono waveform (L,)")
+    size, length = cfg.chunk_samples, mixture.shape[0]
+    main = separate_chunks(predict, chunk(mixture, size), cfg, mask, batch_chunks)
+    if align == "oracle":
+        if references is None:
+            raise InvalidArgumentError("align='oracle' needs the reference sources")
+        ref = torch.stack([chunk(r, size) for r in references], 1)
+        main = align_to_references(main, ref)
+    elif align == "overlap":
+        if len(main) > 1:
+            bridge = separate_chunks(predict, chunk(mixture, size, offset=size // 2), cfg, mask, batch_chunks)
+            main = align_by_overlap(main, bridge)
+    else:
+        raise InvalidArgumentError(f"align must be 'oracle' or 'overlap', got {align!r}")
+    return main.permute(1, 0, 2).reshape(main.shape[1], -1)[:, :length]

@@ -1,0 +1,168 @@
+"""AudioSlots parts: shapes (paper config on the meta device), Hungarian loss vs brute force, masks,
+SI-SNR vs torchmetrics, chunking/stitching, reference-free alignment."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from paperzoo.metrics.audio import separation_scores, si_snr
+from paperzoo.separation.decoder import SpatialBroadcastDecoder
+from paperzoo.separation.encoder import ResNetEncoder
+from paperzoo.separation.matching import matched_mse_loss, pairwise_mse, reorder
+from paperzoo.separation.model import audioslots, audioslots_small
+from paperzoo.separation.separate import align_by_overlap, chunk, separate
+from paperzoo.separation.spectral import STFTConfig, apply_masks, compress, expand, ideal_binary_mask, istft, stft, wiener_mask
+
+
+def test_paper_shapes_through_every_stage():
+    cfg = STFTConfig()
+    assert cfg.chunk_samples == 8000 and cfg.bins == (257, 65)
+    spec = stft(torch.randn(2, 8000), cfg)
+    assert spec.shape == (2, 257, 65) and spec.is_complex()
+    enc = ResNetEncoder()
+    assert [len(s) for s in enc.stages] == [3, 4, 6, 3]
+    with torch.device("meta"):  # the paper-size network, shapes only (no memory)
+        model = audioslots()
+        x = torch.empty(2, 257, 65)
+        z = model.encoder(x.unsqueeze(1))
+        assert z.shape == (2, 512, 32, 8)  # the paper's 32 x 8 grid
+        s = model.slots(z)
+        assert s.shape == (2, 2, 4096)
+        assert model.decoder(s, (257, 65)).shape == (2, 2, 257, 65)
+    assert sum(p.numel() for p in enc.parameters()) == pytest.approx(21.3e6, rel=0.01)  # ResNet-34 trunk, 1 input channel
+
+
+def test_small_model_runs_and_slot_attention_option():
+    x = torch.rand(3, 129, 65)
+    for module in ("transformer", "slot_attention"):
+        model = audioslots_small(slot_module=module, num_slots=3)
+        assert model(x).shape == (3, 3, 129, 65)
+
+
+def test_decoder_first_layer_split_equals_concatenation():
+    dec = SpatialBroadcastDecoder(8, hidden=16, layers=2, num_bands=3)
+    slots = torch.randn(2, 3, 8)
+    out = dec(slots, (5, 4))
+    from paperzoo.separation.decoder import fourier_features
+
+    pos = fourier_features(5, 4, 3)
+    tiled = torch.cat([slots[:, :, None, :].expand(-1, -1, 20, -1), pos.expand(2, 3, -1, -1)], -1)
+    weight = torch.cat([dec.from_slot.weight, dec.from_position.weight], 1)
+    ref = dec.out(torch.relu(tiled @ weight.t() + dec.from_slot.bias)).view(2, 3, 5, 4)
+    torch.testing.assert_close(out, ref)
+
+
+@pytest.mark.parametrize("slots, sources", [(2, 2), (3, 2), (3, 3), (4, 4), (5, 3)])
+def test_hungarian_loss_equals_brute_force_minimum_and_is_permutation_invariant(slots, sources):
+    torch.manual_seed(slots * 10 + sources)
+    pred, target = torch.randn(4, slots, 6, 5), torch.randn(4, sources, 6, 5)
+    loss, assign = matched_mse_loss(pred, target)
+    brute = []
+    for b in range(4):
+        best = min(sum(((pred[b, p[j]] - target[b, j]) ** 2).mean() for j in range(sources)) / sources
+                   for p in itertools.permutations(range(slots), sources))
+        brute.append(best)
+    assert float(loss) == pytest.approx(float(torch.stack(brute).mean()), rel=1e-5)
+    # permuting the slots or the sources does not change the loss
+    perm = torch.randperm(slots)
+    assert float(matched_mse_loss(pred[:, perm], target)[0]) == pytest.approx(float(loss), rel=1e-6)
+    perm = torch.randperm(sources)
+    assert float(matched_mse_loss(pred, target[:, perm])[0]) == pytest.approx(float(loss), rel=1e-6)
+    assert reorder(pred, assign).shape == target.shape
+
+
+def test_pairwise_mse_matches_direct_computation_and_gradients_reach_matched_slots_only():
+    pred = torch.randn(2, 3, 4, 4, requires_grad=True)
+    target = torch.randn(2, 2, 4, 4)
+    direct = ((pred[:, :, None] - target[:, None]) ** 2).mean((-1, -2))
+    torch.testing.assert_close(pairwise_mse(pred, target), direct, atol=1e-5, rtol=1e-5)
+    loss, assign = matched_mse_loss(pred, target)
+    loss.backward()
+    for b in range(2):
+        unmatched = set(range(3)) - set(assign[b].tolist())
+        for s in unmatched:
+            assert pred.grad[b, s].abs().sum() == 0
+
+
+def test_si_snr_matches_torchmetrics_and_handles_silence():
+    tm = pytest.importorskip("torchmetrics.functional.audio")
+    ref = torch.randn(5, 800)
+    est = torch.stack([ref[i] * (i + 1) + 0.3 * (i + 1) * torch.randn(800) + 2.0 for i in range(5)])  # scaled, noisy, offset
+    torch.testing.assert_close(si_snr(est, ref), tm.scale_invariant_signal_noise_ratio(est, ref), atol=1e-3, rtol=1e-4)
+    silent = si_snr(torch.randn(800), torch.zeros(800))
+    assert torch.isfinite(silent) and torch.isfinite(si_snr(torch.zeros(800), torch.zeros(800)))
+
+
+def test_separation_scores_use_the_best_permutation():
+    ref = torch.randn(2, 1000)
+    mix = ref.sum(0)
+    swapped = ref.flip(0) + 0.01 * torch.randn(2, 1000)
+    scores = separation_scores(swapped, ref, mix)
+    assert scores["si_snr"] > 30 and scores["si_snri"] > 25
+
+
+def test_masks():
+    est = torch.tensor([[[1.0, 0.0]], [[2.0, 0.0]]])  # (n=2, F=1, T=2)
+    torch.testing.assert_close(ideal_binary_mask(est), torch.tensor([[[0.0, 1.0]], [[1.0, 0.0]]]))
+    w = wiener_mask(est)
+    torch.testing.assert_close(w[:, 0, 0], torch.tensor([0.2, 0.8]))
+    assert torch.isfinite(w).all()
+    torch.testing.assert_close(expand(compress(torch.tensor([0.0, 0.5, 4.0]))), torch.tensor([0.0, 0.5, 4.0]))
+
+
+def test_oracle_ibm_separates_a_two_tone_mixture_almost_perfectly():
+    cfg = STFTConfig()
+    t = torch.arange(16000) / 16000
+    a, b = torch.sin(2 * math.pi * 440 * t), 0.7 * torch.sin(2 * math.pi * 2500 * t)
+    mix = a + b
+    refs = torch.stack([a, b])
+
+    def oracle(spec_compressed):  # the true source magnitudes of each chunk, in the same chunk order
+        return compress(stft(torch.stack([chunk(r, cfg.chunk_samples) for r in refs], 1), cfg).abs(), cfg.power)
+
+    est = separate(oracle, mix, cfg, mask="ibm", align="oracle", references=refs, batch_chunks=64)
+    scores = separation_scores(est, refs, mix)
+    assert scores["si_snr"] > 25, scores
+
+
+def test_all_ones_masks_reconstruct_the_signal_exactly_through_chunking():
+    cfg = STFTConfig()
+    wave = torch.randn(20_123)
+
+    def one_slot(spec_compressed):  # one source = the mixture: an all-ones IBM
+        return spec_compressed.unsqueeze(1)
+
+    out = separate(one_slot, wave, cfg, mask="ibm", align="overlap", batch_chunks=3)
+    assert out.shape == (1, 20_123)
+    torch.testing.assert_close(out[0], wave, atol=1e-4, rtol=1e-4)
+    assert chunk(wave, 8000).shape == (3, 8000) and chunk(wave, 8000, offset=4000).shape == (4, 8000)
+
+
+def test_reference_free_alignment_undoes_random_slot_swaps():
+    torch.manual_seed(0)
+    size, chunks = 400, 6
+    t = torch.arange(size * chunks, dtype=torch.float32)
+    sources = torch.stack([torch.sin(t / 7.0), torch.sign(torch.sin(t / 23.0))])  # two distinct signals
+    main = sources.view(2, chunks, size).permute(1, 0, 2).clone()
+    bridge = torch.stack([chunk(s, size, offset=size // 2) for s in sources], 1)
+    swaps = torch.rand(chunks) < 0.5
+    main[swaps] = main[swaps].flip(1)
+    aligned = align_by_overlap(main, bridge)
+    first = aligned[0]
+    stitched = aligned.permute(1, 0, 2).reshape(2, -1)
+    expected = sources if torch.equal(first, sources[:, :size]) else sources.flip(0)
+    torch.testing.assert_close(stitched, expected)
+
+
+def test_istft_inverts_stft():
+    cfg = STFTConfig().scaled(8000)
+    assert (cfg.n_fft, cfg.hop) == (256, 62)
+    wave = torch.randn(4000)
+    torch.testing.assert_close(istft(stft(wave, cfg), cfg, 4000), wave, atol=1e-5, rtol=1e-5)
+    spec = stft(wave, cfg)
+    masked = apply_masks(spec, torch.rand(2, *spec.shape), "wiener")
+    torch.testing.assert_close(masked.sum(0), spec, atol=1e-5, rtol=1e-5)  # Wiener masks sum to one
