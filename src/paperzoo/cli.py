@@ -38,6 +38,7 @@ EXAMPLES = {
     "sample": "examples:\n  paperzoo sample runs/prior_cifar10/<timestamp> --n 64 -o samples/\n  paperzoo sample runs/prior_cifar10_classes/<timestamp> --n 16 --class 3 --temperature 0.9 -o cats/\n  paperzoo sample runs/top_prior/<t> runs/bottom_prior/<t> --n 16 -o vqvae2-samples/",
     "reconstruct": "examples:\n  paperzoo reconstruct cat.png dog.jpg --model runs/vqvae_sonnet_cifar10/<timestamp> -o recon/\n  paperzoo reconstruct img/*.png --model exported/vqvae -o recon/",
     "demo": "example:\n  paperzoo demo --out runs/demo",
+    "separate": "examples:\n  paperzoo train audio/audioslots_fsdd2mix\n  paperzoo separate mix.wav --checkpoint runs/audioslots_fsdd2mix/<timestamp> --out-dir separated/",
     "recommend": "examples:\n  paperzoo train recsys/bpr_mf_luxury_beauty\n  paperzoo recommend --checkpoint runs/bpr_mf_luxury_beauty/<timestamp> --user A3CJ7MHAS9IMAM --k 10",
 }
 
@@ -101,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int)
     p.add_argument("--seed", type=int, default=0)
 
+    p = _add(sub, "separate", "split a recording into its sources with a trained AudioSlots run (one wav per slot)")
+    p.add_argument("mixture", help="audio file (any sample rate: resampled; stereo: downmixed)")
+    p.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory of a separation run")
+    p.add_argument("--out-dir", required=True, help="output folder (replaced atomically): source_1.wav, source_2.wav, ...")
+    p.add_argument("--mask", choices=["ibm", "wiener"], default="ibm")
+
     p = _add(sub, "recommend", "top-K items for a user from a trained recommender run (training items excluded)")
     p.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory of a recommender run")
     p.add_argument("--user", required=True, help="the user's original ID (as in the interaction file)")
@@ -120,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     d = dsub.add_parser("import", help="install a dataset from a folder or archive you already have")
     d.add_argument("name")
     d.add_argument("path")
+    d = dsub.add_parser("build", help="build a derived dataset (fsdd2mix: two-speaker mixtures from FSDD)")
+    d.add_argument("name", choices=["fsdd2mix"])
+    d.add_argument("--out", help="output folder (default: the paperzoo cache, where training looks for it)")
+    d.add_argument("--sample-rate", type=int, default=8000, help="8000 (FSDD's rate) or e.g. 16000 (resampled)")
+    for part, n in (("train", 2000), ("val", 200), ("test", 300)):
+        d.add_argument(f"--{part}", type=int, default=n, help=f"mixtures in the {part} part of each split (default {n})")
 
     p = _add(sub, "losses", "margin-loss utilities")
     lsub = p.add_subparsers(dest="losses_command", metavar="ACTION", required=True, parser_class=_Parser)
@@ -182,6 +195,15 @@ def cmd_data(args) -> None:
             print(f"  {d['name']:<8} {state:<30} {d['description']}")
     elif args.data_command == "download":
         print(f"installed {args.name} in {registry.download_dataset(args.name, args.data_dir)}")
+    elif args.data_command == "build":
+        from paperzoo.data.fsdd2mix import build_fsdd2mix, default_location
+
+        counts = {"train": args.train, "val": args.val, "test": args.test}
+        if args.sample_rate < 1000 or min(counts.values()) < 1:
+            raise PaperzooError("--sample-rate must be >= 1000 and --train/--val/--test >= 1")
+        out = Path(args.out) if args.out else default_location(args.sample_rate)
+        fsdd = registry.require_dataset("fsdd", args.data_dir)
+        print(f"built fsdd2mix in {build_fsdd2mix(fsdd, out, sample_rate=args.sample_rate, counts=counts)}")
     else:
         print(f"installed {args.name} in {registry.import_dataset(args.name, args.path, args.data_dir)}")
 
@@ -216,6 +238,15 @@ def cmd_reconstruct(args) -> None:
     print(f"wrote {reconstruct(args.images, args.model, args.out)}")
 
 
+def cmd_separate(args) -> None:
+    from paperzoo.engine.run import quiet_lightning
+    from paperzoo.tasks.separation import separate_file
+
+    quiet_lightning()
+    for path in separate_file(args.mixture, args.checkpoint, args.out_dir, mask=args.mask):
+        print(f"wrote {path}")
+
+
 def cmd_recommend(args) -> None:
     from paperzoo.engine.run import quiet_lightning
     from paperzoo.tasks.recommender import load_recommender
@@ -237,7 +268,7 @@ def cmd_demo(args) -> None:
 
 COMMANDS = {"list": cmd_list, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
             "data": cmd_data, "losses": cmd_losses, "reconstruct": cmd_reconstruct, "extract-codes": cmd_extract_codes, "sample": cmd_sample,
-            "recommend": cmd_recommend, "demo": cmd_demo}
+            "recommend": cmd_recommend, "separate": cmd_separate, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

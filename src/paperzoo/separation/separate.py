@@ -37,16 +37,30 @@ def chunk(wave: torch.Tensor, size: int, offset: int = 0) -> torch.Tensor:
     return torch.nn.functional.pad(padded, (0, count * size - padded.shape[-1])).view(count, size)
 
 
+# (C, S) mixture chunks, (C, m, S) reference chunks or None -> (C, n, F, T) source magnitudes
+Estimator = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+
+
+def model_estimator(predict: Predictor, cfg: STFTConfig) -> Estimator:
+    """The network's estimates: expand(predict(compress(|STFT(mixture chunk)|)))."""
+    return lambda mix, ref: expand(predict(compress(stft(mix, cfg).abs(), cfg.power)), cfg.power)
+
+
+def oracle_estimator(cfg: STFTConfig) -> Estimator:
+    """The true source magnitudes (the paper's "Oracle" rows)."""
+    return lambda mix, ref: stft(ref, cfg).abs()
+
+
 @torch.no_grad()
-def separate_chunks(predict: Predictor, chunks: torch.Tensor, cfg: STFTConfig, mask: str = "ibm",
-                    batch_chunks: int = 32) -> torch.Tensor:
-    """(C, S) waveform chunks -> (C, n, S) masked source waveforms."""
+def separate_chunks(estimate: Estimator, chunks: torch.Tensor, cfg: STFTConfig, mask: str = "ibm",
+                    references: torch.Tensor | None = None, batch_chunks: int = 32) -> torch.Tensor:
+    """(C, S) waveform chunks (and (C, m, S) references for oracle estimators) -> (C, n, S) masked sources."""
     out = []
     for lo in range(0, len(chunks), batch_chunks):
         part = chunks[lo:lo + batch_chunks]
+        ref = None if references is None else references[lo:lo + batch_chunks]
         spec = stft(part, cfg)
-        estimates = expand(predict(compress(spec.abs(), cfg.power)), cfg.power)
-        out.append(istft(apply_masks(spec, estimates, mask), cfg, part.shape[-1]))
+        out.append(istft(apply_masks(spec, estimate(part, ref), mask), cfg, part.shape[-1]))
     return torch.cat(out)
 
 
@@ -93,24 +107,33 @@ def align_to_references(chunks: torch.Tensor, references: torch.Tensor) -> torch
 
 def separate(predict: Predictor, mixture: torch.Tensor, cfg: STFTConfig, *, mask: str = "ibm", align: str = "overlap",
              references: torch.Tensor | None = None, batch_chunks: int = 32) -> torch.Tensor:
-    """(L,) mixture -> (sources, L) estimates, stitched from ``cfg.chunk_seconds`` chunks.
+    """(L,) mixture -> (sources, L) estimates of the network ``predict``, stitched from chunks.
 
     ``align="oracle"`` needs ``references`` (m, L) and returns m sources in their order;
     ``align="overlap"`` returns one signal per slot.
     """
+    return separate_with(model_estimator(predict, cfg), mixture, cfg, mask=mask, align=align, references=references,
+                         batch_chunks=batch_chunks)
+
+
+def separate_with(estimate: Estimator, mixture: torch.Tensor, cfg: STFTConfig, *, mask: str = "ibm", align: str = "overlap",
+                  references: torch.Tensor | None = None, batch_chunks: int = 32) -> torch.Tensor:
+    """``separate`` for any estimator (the network, the oracle, the autoencoder variant)."""
     if mixture.dim() != 1 or mixture.numel() == 0:
         raise InvalidArgumentError("the mixture must be a non-empty mono waveform (L,)")
-    size, length = cfg.chunk_samples, mixture.shape[0]
-    main = separate_chunks(predict, chunk(mixture, size), cfg, mask, batch_chunks)
-    if align == "oracle":
-        if references is None:
-            raise InvalidArgumentError("align='oracle' needs the reference sources")
-        ref = torch.stack([chunk(r, size) for r in references], 1)
-        main = align_to_references(main, ref)
-    elif align == "overlap":
-        if len(main) > 1:
-            bridge = separate_chunks(predict, chunk(mixture, size, offset=size // 2), cfg, mask, batch_chunks)
-            main = align_by_overlap(main, bridge)
-    else:
+    if align not in ("oracle", "overlap"):
         raise InvalidArgumentError(f"align must be 'oracle' or 'overlap', got {align!r}")
+    if align == "oracle" and references is None:
+        raise InvalidArgumentError("align='oracle' needs the reference sources")
+    size, length = cfg.chunk_samples, mixture.shape[0]
+
+    def run(offset: int) -> torch.Tensor:
+        ref = None if references is None else torch.stack([chunk(r, size, offset) for r in references], 1)
+        return separate_chunks(estimate, chunk(mixture, size, offset), cfg, mask, ref, batch_chunks), ref
+
+    main, ref = run(0)
+    if align == "oracle":
+        main = align_to_references(main, ref)
+    elif len(main) > 1:
+        main = align_by_overlap(main, run(size // 2)[0])
     return main.permute(1, 0, 2).reshape(main.shape[1], -1)[:, :length]

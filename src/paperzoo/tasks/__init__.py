@@ -19,6 +19,7 @@ TASKS = {
     "classifier": "paperzoo.tasks.classifier",
     "graph_pretrain": "paperzoo.tasks.graph_pretrain",
     "recommender": "paperzoo.tasks.recommender",
+    "separation": "paperzoo.tasks.separation",
 }
 
 
