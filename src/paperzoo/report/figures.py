@@ -53,3 +53,39 @@ def to_uint8_images(x) -> np.ndarray:
     """(B, 3, H, W) float tensor in [-0.5, 0.5] -> (B, H, W, 3) uint8."""
     x = (x.detach().float().cpu() + 0.5).clamp(0, 1) * 255
     return x.round().byte().permute(0, 2, 3, 1).numpy()
+
+
+def spectrogram_figure(mixture: np.ndarray, truth: np.ndarray, estimates: np.ndarray, path: str | Path,
+                       sample_rate: int, title: str = "") -> Path:
+    """The paper's Figure 2 layout: the mixture, then true and estimated sources side by side.
+
+    mixture (F, T), truth (m, F, T), estimates (m, F, T): magnitudes, drawn in dB (80 dB range).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def db(x):
+        x = 20 * np.log10(np.maximum(np.asarray(x), 1e-8))
+        return np.maximum(x, x.max() - 80)
+
+    m = len(truth)
+    fig, axes = plt.subplots(m + 1, 2, figsize=(8, 2.2 * (m + 1)), squeeze=False)
+    extent = (0, mixture.shape[1], 0, sample_rate / 2000)
+    axes[0, 0].imshow(db(mixture), origin="lower", aspect="auto", extent=extent)
+    axes[0, 0].set_title("mixture")
+    axes[0, 1].axis("off")
+    for i in range(m):
+        for j, (name, spec) in enumerate((("true", truth[i]), ("estimate", estimates[i]))):
+            axes[i + 1, j].imshow(db(spec), origin="lower", aspect="auto", extent=extent)
+            axes[i + 1, j].set_title(f"{name} source {i + 1}")
+    for ax in axes.ravel():
+        ax.set_xlabel("frame")
+        ax.set_ylabel("kHz")
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+    return Path(path)

@@ -137,3 +137,19 @@ def separate_with(estimate: Estimator, mixture: torch.Tensor, cfg: STFTConfig, *
     elif len(main) > 1:
         main = align_by_overlap(main, run(size // 2)[0])
     return main.permute(1, 0, 2).reshape(main.shape[1], -1)[:, :length]
+
+
+def score_examples(estimate: Estimator, mixtures: torch.Tensor, references: torch.Tensor, cfg: STFTConfig, *,
+                   masks=("ibm", "wiener"), aligns=("oracle", "overlap")) -> dict[str, float]:
+    """Mean SI-SNR / SI-SNRi (dB) over examples for every (mask, alignment):
+    ``{"ibm/oracle/si_snri": ..., ...}``. mixtures (N, L), references (N, m, L)."""
+    from paperzoo.metrics.audio import separation_scores
+
+    sums: dict[str, list[float]] = {}
+    for mix, ref in zip(mixtures, references):
+        for mask in masks:
+            for align in aligns:
+                est = separate_with(estimate, mix, cfg, mask=mask, align=align, references=ref)
+                for key, value in separation_scores(est, ref, mix).items():
+                    sums.setdefault(f"{mask}/{align}/{key}", []).append(value)
+    return {key: float(np.mean(values)) for key, values in sums.items()}

@@ -26,9 +26,8 @@ from paperzoo.data.fsdd2mix import ensure_fsdd2mix, read_mixture_csv
 from paperzoo.engine.config import OptimConfig, RunConfig
 from paperzoo.errors import ConfigError
 from paperzoo.io.audio import read_audio
-from paperzoo.metrics.audio import separation_scores
 from paperzoo.separation.matching import matched_mse_loss
-from paperzoo.separation.separate import model_estimator, separate_with
+from paperzoo.separation.separate import model_estimator, score_examples, separate_with
 from paperzoo.separation.spectral import STFTConfig, compress, expand, stft
 from paperzoo.tasks.base import BaseTask
 from paperzoo.tasks.data import TensorDataModule
@@ -170,10 +169,9 @@ class SeparationTask(BaseTask):
         size = self.stft_cfg.chunk_samples
         inputs, targets = self._inputs_and_targets(mix[..., :size], sources[..., :size])
         self.log("val/loss", matched_mse_loss(self.model(inputs), targets)[0], sync_dist=True)
-        scores = [separation_scores(separate_with(self.estimator(), m, self.stft_cfg, mask="ibm", align="oracle", references=s),
-                                    s, m) for m, s in zip(mix, sources)]
-        self.log("val/si_snr", float(np.mean([s["si_snr"] for s in scores])), sync_dist=True, batch_size=len(mix))
-        self.log("val/si_snri", float(np.mean([s["si_snri"] for s in scores])), sync_dist=True, prog_bar=True, batch_size=len(mix))
+        scores = score_examples(self.estimator(), mix, sources, self.stft_cfg, masks=("ibm",), aligns=("oracle",))
+        self.log("val/si_snr", scores["ibm/oracle/si_snr"], sync_dist=True, batch_size=len(mix))
+        self.log("val/si_snri", scores["ibm/oracle/si_snri"], sync_dist=True, prog_bar=True, batch_size=len(mix))
 
 
 def build_task(cfg: Config, data: TensorDataModule) -> SeparationTask:

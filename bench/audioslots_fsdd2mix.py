@@ -1,0 +1,132 @@
+"""AudioSlots at CPU scale: the paper's Table 1 on fsdd2mix (two FSDD speakers per 1 s mixture).
+
+Data: fsdd2mix built from ../shared/data/fsdd at 8 kHz with fixed seeds (2,000 train / 200 val /
+300 test mixtures per split; utterances overlap by at least half of the shorter one): the
+``seen`` split (test takes 0-4 of every speaker) and the ``unseen`` split (speakers nicolas and
+yweweler held out). STFT: the paper's scaled to 8 kHz (window 256, hop 62; a 0.5 s chunk is 129 x
+65 bins), magnitude^0.3.
+Rows, as in the paper's Table 1: Oracle (true source magnitudes as masks) with 0.5 s and 1 s chunks;
+Autoencoder (one slot, each source reconstructs itself; its output used as the mask);
+AudioSlots with 0.5 s and 1 s chunks. Each trained model: audioslots_small, --steps steps of
+batch 16 (Adam 1e-3, 150 warm-up steps, cosine), seed 0. Every number is the mean over the test
+mixtures of SI-SNR / SI-SNRi (dB), IBM and Wiener-like masks; chunk order by oracle alignment (the
+paper's protocol) and by the reference-free overlap alignment. Real-time factor: separation time
+(IBM, reference-free) / audio duration on this CPU.
+Targets (from the paper's ratios): AudioSlots SI-SNRi >= 75% of Oracle-IBM SI-SNRi; AudioSlots
+within 1 dB of the Autoencoder.
+Usage: PAPERZOO_DATA=../shared/data python bench/audioslots_fsdd2mix.py [--steps 3000] [--splits seen unseen]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import RESULTS, table, write_results  # noqa: E402
+
+from paperzoo.data.fsdd2mix import ensure_fsdd2mix  # noqa: E402
+from paperzoo.engine.run import quiet_lightning, train  # noqa: E402
+from paperzoo.report.figures import spectrogram_figure  # noqa: E402
+from paperzoo.separation.separate import oracle_estimator, score_examples, separate_with  # noqa: E402
+from paperzoo.separation.spectral import STFTConfig, stft  # noqa: E402
+from paperzoo.tasks.separation import load_mixtures, load_separator  # noqa: E402
+
+RATE = 8000
+
+
+def stft_config(chunk_seconds: float) -> STFTConfig:
+    return STFTConfig(chunk_seconds=chunk_seconds).scaled(RATE)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--splits", nargs="*", default=["seen", "unseen"])
+    p.add_argument("--test-limit", type=int, help="first N test mixtures only")
+    args = p.parse_args(argv)
+    quiet_lightning()
+    t_start = time.perf_counter()
+    root = ensure_fsdd2mix(None, RATE)
+    out = Path(tempfile.mkdtemp(prefix="bench_audioslots_"))
+    results = {"settings": vars(args), "splits": {}}
+    for split in args.splits:
+        mix, ref = load_mixtures(root / split / "metadata" / "mixture_test_mix_clean.csv", RATE, args.test_limit)
+        seconds_of_audio = mix.shape[0] * mix.shape[1] / RATE
+        rows = {}
+        for chunk in (0.5, 1.0):
+            cfg = stft_config(chunk)
+            rows[f"Oracle ({chunk:g} s)"] = score_examples(oracle_estimator(cfg), mix, ref, cfg, aligns=("oracle",))
+            print(split, f"Oracle ({chunk:g} s)", rows[f"Oracle ({chunk:g} s)"], flush=True)
+        trained = [("Autoencoder (0.5 s)", ["model.variant=autoencoder"]), ("AudioSlots (0.5 s)", []),
+                   ("AudioSlots (1 s)", ["stft.chunk_seconds=1.0"])]
+        for label, extra in trained:
+            t0 = time.perf_counter()
+            run = train("audio/audioslots_fsdd2mix", [f"out_dir={out}", f"name={split}_{len(rows)}", f"data.split={split}",
+                                                      f"trainer.max_steps={args.steps}", "trainer.progress_bar=false",
+                                                      f"trainer.val_every={args.steps}", f"trainer.checkpoint_every={args.steps}",
+                                                      *extra])
+            train_seconds = time.perf_counter() - t0
+            task = load_separator(run)
+            autoencoder = task.cfg.model.variant == "autoencoder"
+            with torch.no_grad():
+                scores = score_examples(task.estimator(), mix, ref, task.stft_cfg,
+                                        aligns=("oracle",) if autoencoder else ("oracle", "overlap"))
+                t0 = time.perf_counter()
+                if not autoencoder:
+                    for m in mix:
+                        separate_with(task.estimator(), m, task.stft_cfg, mask="ibm", align="overlap")
+                    scores["real_time_factor"] = (time.perf_counter() - t0) / seconds_of_audio
+            scores["train_seconds"] = train_seconds
+            rows[label] = scores
+            print(split, label, {k: round(v, 3) for k, v in scores.items()}, flush=True)
+            if label == "AudioSlots (0.5 s)":
+                with torch.no_grad():
+                    est = separate_with(task.estimator(), mix[0], task.stft_cfg, mask="ibm", align="oracle", references=ref[0])
+                cfg = task.stft_cfg
+                figure = spectrogram_figure(stft(mix[0], cfg).abs().numpy(), stft(ref[0], cfg).abs().numpy(),
+                                            stft(est, cfg).abs().numpy(), RESULTS / f"audioslots_fsdd2mix_{split}.png", RATE,
+                                            f"fsdd2mix {split}, test mixture 0: AudioSlots (0.5 s), IBM")
+        results["splits"][split] = {"rows": rows, "claims": claims(rows), "figure": figure.name}
+    results["total_minutes"] = (time.perf_counter() - t_start) / 60
+    write_results("audioslots_fsdd2mix", results, markdown(results))
+    print(markdown(results))
+
+
+def claims(rows: dict) -> dict:
+    slots, oracle, auto = rows["AudioSlots (0.5 s)"], rows["Oracle (0.5 s)"], rows["Autoencoder (0.5 s)"]
+    return {
+        "AudioSlots SI-SNRi >= 75% of Oracle-IBM SI-SNRi (IBM, oracle alignment)":
+            bool(slots["ibm/oracle/si_snri"] >= 0.75 * oracle["ibm/oracle/si_snri"]),
+        "AudioSlots within 1 dB of the Autoencoder (IBM SI-SNRi)":
+            bool(abs(slots["ibm/oracle/si_snri"] - auto["ibm/oracle/si_snri"]) <= 1.0),
+    }
+
+
+def markdown(results: dict) -> str:
+    s = results["settings"]
+    parts = [f"Script `bench/audioslots_fsdd2mix.py`: fsdd2mix test split (300 mixtures of 1 s, 8 kHz), mean dB. "
+             f"Trained rows: audioslots_small, {s['steps']} steps of batch 16, seed 0. Total "
+             f"{results.get('total_minutes', 0):.0f} min on CPU. Columns: mask / chunk alignment."]
+    cols = [("ibm/oracle", "IBM / oracle"), ("wiener/oracle", "Wiener / oracle"), ("ibm/overlap", "IBM / ref-free"),
+            ("wiener/overlap", "Wiener / ref-free")]
+    for split, res in results["splits"].items():
+        rows = []
+        for label, r in res["rows"].items():
+            cells = [f"{r[f'{c}/si_snr']:.2f} / {r[f'{c}/si_snri']:.2f}" if f"{c}/si_snr" in r else "-" for c, _ in cols]
+            rtf = f"{r['real_time_factor']:.3f}" if "real_time_factor" in r else "-"
+            rows.append([label, *cells, rtf])
+        checks = "\n".join(f"- {name}: **{'yes' if ok else 'no'}**" for name, ok in res["claims"].items())
+        parts += ["", f"### {split} speakers (SI-SNR / SI-SNRi)", "",
+                  table(["method", *(name for _, name in cols), "real-time factor"], rows), "",
+                  f"![example]({'../bench/results/' + res['figure']})", "", "Claims:", checks]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    main()
