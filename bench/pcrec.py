@@ -55,14 +55,17 @@ def throughput(data_dir=None) -> dict:
     graph = BipartiteGraph.from_pairs(data.users, data.items, data.num_users, data.num_items)
     rng = np.random.default_rng(0)
     out = {}
+    to_batch(rwr_subgraphs(graph, rng.integers(0, graph.num_nodes, 4096), rng), rng=rng)  # warm-up
     for hops in (2, 3):
-        queries = rng.integers(0, graph.num_nodes, 4096)
-        t0 = time.perf_counter()
-        sub = rwr_subgraphs(graph, queries, rng, max_hops=hops)
-        t1 = time.perf_counter()
-        to_batch(sub, rng=rng)
-        t2 = time.perf_counter()
-        out[f"r{hops}"] = {"sample_per_s": len(queries) / (t1 - t0), "sample_and_features_per_s": len(queries) / (t2 - t0),
+        best = (np.inf, np.inf)
+        for _ in range(3):  # best of three
+            queries = rng.integers(0, graph.num_nodes, 4096)
+            t0 = time.perf_counter()
+            sub = rwr_subgraphs(graph, queries, rng, max_hops=hops)
+            t1 = time.perf_counter()
+            to_batch(sub, rng=rng)
+            best = min(best[0], t1 - t0), min(best[1], time.perf_counter() - t0)
+        out[f"r{hops}"] = {"sample_per_s": len(queries) / best[0], "sample_and_features_per_s": len(queries) / best[1],
                            "mean_nodes": float(sub.sizes.mean())}
     users = torch.randn(data.num_users, 64)
     items = torch.randn(data.num_items, 64)
