@@ -133,3 +133,30 @@ def test_data_build_cli(fsdd, tmp_path, cli):
     assert code == 0, err
     with open(tmp_path / "built" / "seen" / "metadata" / "mixture_test_mix_clean.csv") as f:
         assert next(csv.reader(f)) == ["mixture_ID", "mixture_path", "source_1_path", "source_2_path", "length"]
+
+
+def _peak_rss_mb(args) -> float:
+    """Peak resident memory (MB) of `paperzoo ARGS` run in a fresh child process."""
+    import subprocess
+    import sys
+
+    code = ("import resource, subprocess, sys; "
+            "r = subprocess.run([sys.executable, '-m', 'paperzoo.cli', *sys.argv[1:]], capture_output=True, text=True); "
+            "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, timeout=600).stdout.split()
+    assert out[0] == "0", out
+    return int(out[1]) / 1024
+
+
+def test_separating_a_ten_minute_file_keeps_memory_bounded(mixtures, tmp_path, cli):
+    code, _, err = cli("train", separation_config(tmp_path, mixtures))
+    assert code == 0, err
+    run = only_run_dir(tmp_path / "runs", "sep")
+    rng = np.random.default_rng(0)
+    for name, seconds in (("short.wav", 1), ("long.wav", 600)):
+        sf.write(tmp_path / name, rng.normal(0, 0.1, seconds * 8000).astype(np.float32), 8000, subtype="PCM_16")
+    short = _peak_rss_mb(["separate", tmp_path / "short.wav", "--checkpoint", run, "--out-dir", tmp_path / "a"])
+    long = _peak_rss_mb(["separate", tmp_path / "long.wav", "--checkpoint", run, "--out-dir", tmp_path / "b"])
+    assert sf.info(tmp_path / "b" / "source_1.wav").frames == 600 * 8000
+    print(f"peak RSS: 1 s file {short:.0f} MB, 10 min file {long:.0f} MB")
+    assert long - short < 300, (short, long)  # a few hundred MB at most on top of the interpreter and torch
