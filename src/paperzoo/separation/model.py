@@ -57,9 +57,9 @@ def audioslots(*, num_slots: int = 2, slot_module: str = "transformer", dim: int
 
 @register_model("audioslots_small", family="separation")
 def audioslots_small(*, num_slots: int = 2, slot_module: str = "transformer", dim: int = 128, depth: int = 2, heads: int = 4,
-                     mlp_dim: int | None = 256, decoder_hidden: int = 96, decoder_layers: int = 4, num_bands: int = 6,
+                     mlp_dim: int | None = 256, decoder_hidden: int = 64, decoder_layers: int = 3, num_bands: int = 6,
                      widths=(16, 32, 64, 128), blocks=(1, 1, 1, 1)) -> AudioSlots:
-    """AudioSlots CPU setting: the same design with one block per stage, width 128 slots, a 4-layer decoder."""
+    """AudioSlots CPU setting: the same design with one block per stage, width-128 slots, a 3-layer decoder of 64."""
     return AudioSlots(num_slots=num_slots, blocks=blocks, widths=widths, slot_module=slot_module, dim=dim, depth=depth,
                       heads=heads, mlp_dim=mlp_dim, decoder_hidden=decoder_hidden, decoder_layers=decoder_layers,
                       num_bands=num_bands)

@@ -150,7 +150,9 @@ class SeparationTask(BaseTask):
         rng = np.random.default_rng([self.cfg.seed, self.global_step, self.global_rank])
         mix, sources = random_crops(*batch, self.stft_cfg.chunk_samples, rng)
         inputs, targets = self._inputs_and_targets(mix, sources)
-        loss, _ = matched_mse_loss(self.model(inputs), targets)
+        pred = self.model(inputs)
+        with torch.autocast(pred.device.type, enabled=False):  # matching and loss in float32 under bf16 training
+            loss, _ = matched_mse_loss(pred.float(), targets)
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
