@@ -14,8 +14,8 @@
 * Conditioning: a class embedding and/or a spatial condition map (B, C_cond, H, W) (the top codes
   for a bottom prior) passed through a stack of residual 1x1 convolutions, added to every block.
 
-Sampling uses ``paperzoo.priors.samplers.sample_naive`` (a full pass per position); the row-cached
-fast sampler is specific to the Gated PixelCNN's two stacks.
+Sampling: ``paperzoo.priors.snail_sampler.sample_pixelsnail_fast`` computes one position of every
+layer per step from cached layer inputs (equal to ``sample_naive``, a full pass per position).
 """
 
 from __future__ import annotations

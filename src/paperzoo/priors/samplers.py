@@ -78,7 +78,13 @@ def sample_fast(model, shape: tuple[int, int], n: int, *, seed: int = 0, tempera
 
 
 def sample_codes(model, shape: tuple[int, int], n: int, **kwargs) -> torch.Tensor:
-    """The fast sampler where the model has one (Gated PixelCNN), else the naive one (PixelSNAIL)."""
+    """The model's fast sampler: row-cached for the Gated PixelCNN, position-cached for PixelSNAIL."""
     from paperzoo.priors.pixelcnn import GatedPixelCNN
+    from paperzoo.priors.pixelsnail import PixelSNAIL
+    from paperzoo.priors.snail_sampler import sample_pixelsnail_fast
 
-    return (sample_fast if isinstance(model, GatedPixelCNN) else sample_naive)(model, shape, n, **kwargs)
+    if isinstance(model, GatedPixelCNN):
+        return sample_fast(model, shape, n, **kwargs)
+    if isinstance(model, PixelSNAIL):
+        return sample_pixelsnail_fast(model, shape, n, **kwargs)
+    return sample_naive(model, shape, n, **kwargs)
