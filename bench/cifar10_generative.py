@@ -36,6 +36,7 @@ from paperzoo.data.cifar10 import load_cifar10  # noqa: E402
 from paperzoo.data.registry import require_dataset  # noqa: E402
 from paperzoo.engine.run import evaluate, train  # noqa: E402
 from paperzoo.io.checkpoints import load_model  # noqa: E402
+from paperzoo.metrics.inception import FIDInceptionV3  # noqa: E402
 from paperzoo.metrics.generative import classification_accuracy_score, frechet_distance, precision_recall  # noqa: E402
 from paperzoo.priors.rejection import rejection_sample  # noqa: E402
 from paperzoo.priors.samplers import sample_codes  # noqa: E402
@@ -60,6 +61,7 @@ def main(argv=None):
     p.add_argument("--level-steps", type=int, default=1500)
     p.add_argument("--clf-steps", type=int, default=1500)
     p.add_argument("--per-class", type=int, default=100)
+    p.add_argument("--inception-weights", help="FID Inception-v3 weights (pt_inception-2015-12-05-6726825d.pth): adds real FID")
     p.add_argument("--vae-only", action="store_true",
                    help="re-run only the VAE baseline and update its numbers in the last results")
     a = p.parse_args(argv)
@@ -126,6 +128,11 @@ def main(argv=None):
                                                 steps=200, batch=64)
             quality[threshold] = {"fid_style": frechet_distance(real_feats, feats), "precision": precision, "recall": recall,
                                   "cas": cas, "acceptance_rate": acceptance[threshold], "samples": len(images)}
+            if a.inception_weights:  # real FID: Inception pool features, images scaled to [0, 1]
+                inception = FIDInceptionV3.from_file(a.inception_weights)
+                incep = lambda x: torch.cat([inception(x[i:i + 100] + 0.5) for i in range(0, len(x), 100)]).numpy()  # noqa: E731
+                with torch.no_grad():
+                    quality[threshold]["fid_inception"] = frechet_distance(incep(real), incep(images))
             print(threshold, quality[threshold], flush=True)
         results["samples"] = quality
         results["classifier_accuracy"] = clf_m["val/accuracy"]

@@ -97,3 +97,33 @@ def test_classifier_task_and_rejection_with_it(cli, tiny, tmp_path):
     pool = torch.cat([dark, bright])
     result = rejection_sample(lambda b: pool, judge, target=1, threshold=0.9, n=4, batch=8)
     assert torch.equal(result.samples, bright) and result.acceptance_rate == 0.5
+
+
+def test_fid_inception_structure_and_loading(tmp_path):
+    """The FID Inception graph: torchvision's Inception3 layout without the auxiliary head and a
+    1008-way fc, i.e. exactly 23,850,960 parameters; weights files load strictly and safely."""
+    import torch
+
+    from paperzoo.errors import CheckpointError
+    from paperzoo.metrics.inception import FIDInceptionV3
+
+    torch.manual_seed(0)
+    model = FIDInceptionV3().eval()
+    assert sum(p.numel() for p in model.parameters()) == 23_850_960
+    state = model.state_dict()
+    assert state["Mixed_7c.branch3x3dbl_3b.conv.weight"].shape == (384, 384, 3, 1)
+    assert state["Conv2d_1a_3x3.bn.running_var"].shape == (32,)
+    with torch.no_grad():
+        feats = model(torch.rand(2, 3, 32, 32))
+    assert feats.shape == (2, 2048) and (feats >= 0).all()
+    torch.save(state, tmp_path / "w.pth")
+    again = FIDInceptionV3.from_file(tmp_path / "w.pth")
+    with torch.no_grad():
+        torch.testing.assert_close(again(torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))),
+                                   model(torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))))
+    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(CheckpointError, match="not the FID Inception"):
+        FIDInceptionV3.from_file(tmp_path / "other.pth")
+    torch.save(FIDInceptionV3, tmp_path / "code.pth")  # a pickled class, not tensors: refused
+    with pytest.raises(CheckpointError, match="not a readable weights file"):
+        FIDInceptionV3.from_file(tmp_path / "code.pth")
