@@ -67,3 +67,33 @@ class BaseTask(pl.LightningModule):
 
         checkpoint["paperzoo"] = {"version": __version__, "model": self.model_spec, "config": to_dict(self.cfg),
                                   "world_size": self.trainer.world_size}
+
+
+def load_run_config(run_dir, task_name: str, overrides=(), purpose: str = "this command"):
+    """The saved config of a run directory, checked to be a ``task_name`` run."""
+    from pathlib import Path
+
+    import yaml
+
+    from paperzoo.engine.config import build_config
+    from paperzoo.errors import CheckpointError
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise CheckpointError(f"{run_dir} is not a run directory (no config.yaml)")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if raw.get("task") != task_name:
+        raise CheckpointError(f"{run_dir} is a {raw.get('task')} run; {purpose} needs a {task_name} run")
+    return build_config(raw, list(overrides), source=str(path))
+
+
+def load_run_weights(task: BaseTask, run_dir) -> BaseTask:
+    """Load the run's last checkpoint into ``task`` (strict) and switch it to eval mode."""
+    from paperzoo.errors import CheckpointError
+    from paperzoo.io.checkpoints import last_checkpoint, read_checkpoint
+
+    try:
+        task.load_state_dict(read_checkpoint(last_checkpoint(run_dir))["state_dict"], strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{run_dir}: checkpoint does not fit this run's config ({str(exc).splitlines()[0]})") from None
+    return task.eval()

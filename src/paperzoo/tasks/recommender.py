@@ -28,16 +28,15 @@ from typing import Optional
 import numpy as np
 import scipy.sparse as sp
 import torch
-import yaml
 
 from paperzoo.data.interactions import Split, leave_one_out, load_domain
-from paperzoo.engine.config import OptimConfig, RunConfig, build_config
-from paperzoo.errors import CheckpointError, ConfigError, InvalidArgumentError
+from paperzoo.engine.config import OptimConfig, RunConfig
+from paperzoo.errors import ConfigError, InvalidArgumentError
 from paperzoo.io.checkpoints import load_model
 from paperzoo.metrics.ranking import topk_metrics
 from paperzoo.recsys.graph import BipartiteGraph
 from paperzoo.recsys.mf import bpr_loss, l2_penalty
-from paperzoo.tasks.base import BaseTask
+from paperzoo.tasks.base import BaseTask, load_run_config, load_run_weights
 from paperzoo.tasks.data import TensorDataModule
 from paperzoo.tasks.graph_pretrain import sample_views
 
@@ -106,12 +105,7 @@ def build_data(cfg: Config, data_dir=None) -> TensorDataModule:
 # --- initial values from the pre-trained encoder -----------------------------------------------
 def load_pretrained(run_dir: str | Path):
     """(encoder, its run config) of a graph_pretrain run directory."""
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise CheckpointError(f"init.pretrained={run_dir} is not a run directory (no config.yaml)")
-    cfg = build_config(yaml.safe_load(path.read_text()), source=str(path))
-    if cfg.task != "graph_pretrain":
-        raise CheckpointError(f"init.pretrained={run_dir} is a {cfg.task} run, not a graph_pretrain run")
+    cfg = load_run_config(run_dir, "graph_pretrain", purpose="init.pretrained")
     return load_model(run_dir), cfg
 
 
@@ -265,21 +259,7 @@ def build_task(cfg: Config, data: TensorDataModule) -> RecommenderTask:
 
 def load_recommender(run_dir: str | Path, data_dir=None) -> RecommenderTask:
     """A trained recommender run (last checkpoint) with its data split, ready for ``recommend``."""
-    from paperzoo.io.checkpoints import last_checkpoint, read_checkpoint
-
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise CheckpointError(f"{run_dir} is not a run directory (no config.yaml)")
-    raw = yaml.safe_load(path.read_text())
-    if raw.get("task") != "recommender":
-        raise CheckpointError(f"{run_dir} is a {raw.get('task')} run; `recommend` needs a recommender run")
-    cfg = build_config(raw, ["init.mode=random"], source=str(path))  # the weights come from the checkpoint
+    cfg = load_run_config(run_dir, "recommender", ["init.mode=random"], "`recommend`")  # weights come from the checkpoint
     if data_dir is not None:
         cfg.data_dir = str(data_dir)
-    task = build_task(cfg, build_data(cfg, cfg.data_dir))
-    state = read_checkpoint(last_checkpoint(run_dir))["state_dict"]
-    try:
-        task.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{run_dir}: checkpoint does not fit this run's data ({str(exc).splitlines()[0]})") from None
-    return task.eval()
+    return load_run_weights(build_task(cfg, build_data(cfg, cfg.data_dir)), run_dir)

@@ -29,7 +29,7 @@ from paperzoo.io.audio import read_audio
 from paperzoo.separation.matching import matched_mse_loss
 from paperzoo.separation.separate import model_estimator, score_examples, separate_with
 from paperzoo.separation.spectral import STFTConfig, compress, expand, stft
-from paperzoo.tasks.base import BaseTask
+from paperzoo.tasks.base import BaseTask, load_run_config, load_run_weights
 from paperzoo.tasks.data import TensorDataModule
 
 
@@ -182,24 +182,8 @@ def build_task(cfg: Config, data: TensorDataModule) -> SeparationTask:
 
 def load_separator(run_dir: str | Path) -> SeparationTask:
     """A trained separation run (last checkpoint), eval mode."""
-    import yaml
-
-    from paperzoo.engine.config import build_config
-    from paperzoo.errors import CheckpointError
-    from paperzoo.io.checkpoints import last_checkpoint, read_checkpoint
-
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise CheckpointError(f"{run_dir} is not a run directory (no config.yaml)")
-    raw = yaml.safe_load(path.read_text())
-    if raw.get("task") != "separation":
-        raise CheckpointError(f"{run_dir} is a {raw.get('task')} run; `separate` needs a separation run")
-    task = SeparationTask(build_config(raw, source=str(path)))
-    try:
-        task.load_state_dict(read_checkpoint(last_checkpoint(run_dir))["state_dict"], strict=True)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{run_dir}: checkpoint does not fit its config ({str(exc).splitlines()[0]})") from None
-    return task.eval()
+    cfg = load_run_config(run_dir, "separation", purpose="`separate`")
+    return load_run_weights(SeparationTask(cfg), run_dir)
 
 
 @torch.no_grad()
