@@ -94,7 +94,7 @@ def main(argv=None):
                     est = separate_with(task.estimator(), mix[0], task.stft_cfg, mask="ibm", align="oracle", references=ref[0])
                 cfg = task.stft_cfg
                 figure = spectrogram_figure(stft(mix[0], cfg).abs().numpy(), stft(ref[0], cfg).abs().numpy(),
-                                            stft(est, cfg).abs().numpy(), RESULTS / f"audioslots_fsdd2mix_{split}.png", RATE,
+                                            stft(est, cfg).abs().numpy(), RESULTS / f"audioslots_fsdd2mix{'_' + args.tag if args.tag else ''}_{split}.png", RATE,
                                             f"fsdd2mix {split}, test mixture 0: AudioSlots (0.5 s), IBM")
         results["splits"][split] = {"rows": rows, "claims": claims(rows), "figure": figure.name if figure else None}
     results["total_minutes"] = (time.perf_counter() - t_start) / 60
