@@ -85,8 +85,6 @@ class Config(RunConfig):
             raise ConfigError("model needs dim >= 1, l2 >= 0 and init_std > 0")
         if self.init.mode not in ("random", "shared", "encoder"):
             raise ConfigError(f"init.mode must be random, shared or encoder, got {self.init.mode!r}")
-        if self.init.mode != "random" and not self.init.pretrained:
-            raise ConfigError(f"init.mode={self.init.mode} needs init.pretrained=RUN_DIR (a graph_pretrain run)")
         if self.init.views < 1:
             raise ConfigError("init.views must be >= 1")
         if self.data.split not in ("chronological", "random") or self.data.eval_split not in ("valid", "test"):
@@ -140,6 +138,8 @@ def _subgraph_cfg(pre_cfg, max_hops):
 
 def initial_embeddings(cfg: Config, split: Split, data_dir=None) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor]]:
     """{user index: vector}, {item index: vector} for the users/items that get pre-trained values."""
+    if not cfg.init.pretrained:  # checked here, not in validate(): bundled configs leave the run to the user
+        raise ConfigError(f"init.mode={cfg.init.mode} needs init.pretrained=RUN_DIR (a graph_pretrain run)")
     encoder, pre = load_pretrained(cfg.init.pretrained)
     sub_cfg, eig = _subgraph_cfg(pre, cfg.init.max_hops), pre.model.eig_dim
     data = split.data
