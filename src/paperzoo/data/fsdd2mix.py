@@ -154,12 +154,14 @@ def default_location(sample_rate: int = 8000) -> Path:
     return cache_dir().parent / f"fsdd2mix-{sample_rate}hz"
 
 
-def ensure_fsdd2mix(data_dir=None, sample_rate: int = 8000, location: str | Path | None = None) -> Path:
-    """The fsdd2mix folder, built from FSDD in the data root on first use (same seeds: same data)."""
+def ensure_fsdd2mix(data_dir=None, sample_rate: int = 8000, location: str | Path | None = None,
+                    splits=("seen", "unseen")) -> Path:
+    """The fsdd2mix folder holding ``splits``, built from FSDD in the data root on first use (same
+    seeds: same data)."""
     from paperzoo.data.registry import require_dataset
 
     out = Path(location) if location else default_location(sample_rate)
-    if all((out / s / "metadata" / f"mixture_{p}_mix_clean.csv").is_file() for s in ("seen", "unseen") for p in PARTS):
+    if all((out / s / "metadata" / f"mixture_{p}_mix_clean.csv").is_file() for s in splits for p in PARTS):
         return out
     fsdd = require_dataset("fsdd", data_dir)
     print(f"building fsdd2mix ({sample_rate} Hz) from {fsdd} into {out} (once)", flush=True)

@@ -85,7 +85,7 @@ class Config(RunConfig):
 
 def _metadata(cfg: Config, data_dir, part: str) -> Path:
     if cfg.data.source == "fsdd2mix":
-        root = ensure_fsdd2mix(data_dir, cfg.data.sample_rate, cfg.data.location) / cfg.data.split
+        root = ensure_fsdd2mix(data_dir, cfg.data.sample_rate, cfg.data.location, (cfg.data.split,)) / cfg.data.split
     else:
         root = Path(cfg.data.source)
     return root / "metadata" / f"mixture_{part}_mix_clean.csv"
