@@ -34,6 +34,9 @@ bench: $(VENV)/.installed-dev
 	$(VENV)/bin/python bench/margin_losses.py
 	$(VENV)/bin/python bench/margin_classifier.py
 	$(VENV)/bin/python bench/margin_cifar10.py
+	$(VENV)/bin/python bench/prior_sampling.py
+	$(VENV)/bin/python bench/pcrec.py
+	$(VENV)/bin/python bench/audioslots_fsdd2mix.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
