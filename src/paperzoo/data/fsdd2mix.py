@@ -148,10 +148,11 @@ def read_mixture_csv(csv_path: str | Path) -> list[tuple[str, Path, list[Path]]]
 
 
 def default_location(sample_rate: int = 8000) -> Path:
-    """Where a derived fsdd2mix lives unless told otherwise: the paperzoo cache (the data root may be read-only)."""
+    """Where a derived fsdd2mix lives unless told otherwise: the paperzoo cache ($PAPERZOO_CACHE, else
+    ~/.cache/paperzoo/decoded), since the data root may be read-only."""
     from paperzoo.data.cifar10 import cache_dir
 
-    return cache_dir().parent / f"fsdd2mix-{sample_rate}hz"
+    return cache_dir() / f"fsdd2mix-{sample_rate}hz"
 
 
 def ensure_fsdd2mix(data_dir=None, sample_rate: int = 8000, location: str | Path | None = None,
