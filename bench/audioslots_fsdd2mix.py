@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import RESULTS, table, write_results  # noqa: E402
+from _results import ROOT, table, write_results  # noqa: E402
 
 from paperzoo.data.fsdd2mix import ensure_fsdd2mix  # noqa: E402
 from paperzoo.engine.run import quiet_lightning, train  # noqa: E402
@@ -38,6 +38,7 @@ from paperzoo.separation.spectral import STFTConfig, stft  # noqa: E402
 from paperzoo.tasks.separation import load_mixtures, load_separator  # noqa: E402
 
 RATE = 8000
+DOCS = ROOT / "docs"  # figures sit beside RESULTS.md, which links them
 
 
 def stft_config(chunk_seconds: float) -> STFTConfig:
@@ -94,7 +95,7 @@ def main(argv=None):
                     est = separate_with(task.estimator(), mix[0], task.stft_cfg, mask="ibm", align="oracle", references=ref[0])
                 cfg = task.stft_cfg
                 figure = spectrogram_figure(stft(mix[0], cfg).abs().numpy(), stft(ref[0], cfg).abs().numpy(),
-                                            stft(est, cfg).abs().numpy(), RESULTS / f"audioslots_fsdd2mix{'_' + args.tag if args.tag else ''}_{split}.png", RATE,
+                                            stft(est, cfg).abs().numpy(), DOCS / f"audioslots_fsdd2mix{'_' + args.tag if args.tag else ''}_{split}.png", RATE,
                                             f"fsdd2mix {split}, test mixture 0: AudioSlots (0.5 s), IBM")
         results["splits"][split] = {"rows": rows, "claims": claims(rows), "figure": figure.name if figure else None}
     results["total_minutes"] = (time.perf_counter() - t_start) / 60
@@ -128,7 +129,7 @@ def markdown(results: dict) -> str:
             rtf = f"{r['real_time_factor']:.3f}" if "real_time_factor" in r else "-"
             rows.append([label, *cells, rtf])
         checks = "\n".join(f"- {name}: **{'yes' if ok else 'no'}**" for name, ok in res["claims"].items())
-        figure = [f"![example](../bench/results/{res['figure']})", ""] if res["figure"] else []
+        figure = [f"![example]({res['figure']})", ""] if res["figure"] else []
         parts += ["", f"### {split} speakers (SI-SNR / SI-SNRi)", "",
                   table(["method", *(name for _, name in cols), "real-time factor"], rows), "", *figure, "Claims:", checks]
     return "\n".join(parts)
