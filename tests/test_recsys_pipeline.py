@@ -117,13 +117,23 @@ def load_config_from(overrides):
 
 
 def test_strategy_1_ranks_with_the_encoder_output(domains, pretrained):
+    """No fine-tuning: the test metrics are those of ranking by encoder-embedding dot products
+    (checked against a brute-force ranking of the same embeddings)."""
+    import numpy as np
+    from test_recsys import _brute_force_metrics
+
     from paperzoo.tasks import recommender
 
     cfg = load_config_from(["task=recommender", "name=x", f"data.target={domains[1]}", "data.k_core=0", "model.dim=8",
                             "init.mode=encoder", f"init.pretrained={pretrained}"])
     task = recommender.build_task(cfg, recommender.build_data(cfg))
     metrics = task.ranking_metrics("test")
-    assert 0 <= metrics["recall@20"] <= 1
+    scores = (task.model.user.weight @ task.model.item.weight.t()).detach().numpy()
+    masked = tuple(np.concatenate(a) for a in zip(task.split.pairs("train"), task.split.pairs("valid")))
+    for k in (10, 20):
+        ref = _brute_force_metrics(scores, task.split.pairs("test"), masked, k)
+        for key, value in ref.items():
+            assert metrics[key] == pytest.approx(value, abs=1e-6), key
 
 
 def test_recommend_lists_unseen_items_and_rejects_unknown_users(domains, tmp_path, cli):

@@ -24,7 +24,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from paperzoo.errors import InvalidArgumentError
-from paperzoo.metrics.audio import si_snr
+from paperzoo.metrics.audio import match_sources
 from paperzoo.separation.spectral import STFTConfig, apply_masks, compress, expand, istft, stft
 
 Predictor = Callable[[torch.Tensor], torch.Tensor]  # (C, F, T) compressed -> (C, n, F, T) compressed
@@ -95,14 +95,7 @@ def align_by_overlap(main: torch.Tensor, bridge: torch.Tensor) -> torch.Tensor:
 def align_to_references(chunks: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
     """(C, n, S) estimates, (C, m, S) reference chunks -> (C, m, S): per chunk the slot matched to each
     reference by SI-SNR (silent reference chunks keep an arbitrary but valid assignment)."""
-    out = []
-    for est, ref in zip(chunks, references):
-        score = si_snr(est[:, None, :], ref[None, :, :])  # (n, m)
-        rows, cols = linear_sum_assignment(-score.numpy())
-        order = np.empty(ref.shape[0], dtype=np.int64)
-        order[cols] = rows
-        out.append(est[torch.from_numpy(order)])
-    return torch.stack(out)
+    return torch.stack([match_sources(est, ref) for est, ref in zip(chunks, references)])
 
 
 def separate(predict: Predictor, mixture: torch.Tensor, cfg: STFTConfig, *, mask: str = "ibm", align: str = "overlap",

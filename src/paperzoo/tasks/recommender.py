@@ -21,6 +21,7 @@ data.eval_split=test`` gives the test numbers (training and validation items mas
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -131,9 +132,7 @@ def _maybe_center(emb: torch.Tensor, center: bool) -> torch.Tensor:
 
 def _subgraph_cfg(pre_cfg, max_hops):
     sub = pre_cfg.data.subgraph
-    if max_hops is not None:
-        sub = type(sub)(**{**vars(sub), "max_hops": max_hops})
-    return sub
+    return sub if max_hops is None else dataclasses.replace(sub, max_hops=max_hops)
 
 
 def initial_embeddings(cfg: Config, split: Split, data_dir=None) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor]]:
@@ -244,8 +243,7 @@ class RecommenderTask(BaseTask):
                                        f"(e.g. {example})")
         if k < 1:
             raise InvalidArgumentError("--k must be >= 1")
-        u_all, i_all = self.model.embeddings()
-        scores = u_all[int(where[0])] @ i_all.t()
+        scores = self.model.scores(torch.tensor([int(where[0])]))[0]
         seen = self.train_matrix[int(where[0])].indices
         scores[torch.from_numpy(seen.astype(np.int64))] = -torch.inf
         k = min(k, data.num_items - len(seen))
