@@ -1,0 +1,127 @@
+"""Moving shapes: a generated action-recognition dataset whose label is the motion, not the look.
+
+Each clip shows one glyph (an asymmetric polygon, so rotation is visible) of a random colour on a
+random textured background, moving in one of ten ways:
+
+    right, left, up, down        translate at a random speed
+    rotate_cw, rotate_ccw        spin about the glyph's centre
+    zoom_in, zoom_out            scale up / down geometrically
+    static                       nothing moves
+    oscillate                    move back and forth horizontally (random period and phase)
+
+Appearance carries no label: glyph, colours, texture, size and orientation are drawn
+independently of the class. Trajectories are centred on the clip's middle frame and the
+mid-clip position is drawn uniformly where the glyph stays in view, so a single frame's
+position / angle / scale has the same distribution for opposite motions; a model that sees one
+frame is at chance on the direction. Everything is a function of (seed, clip index).
+
+``build_moving_shapes`` writes real H.264 mp4 files in the UCF101 layout
+(``videos/<class>/<name>.mp4``, ``classInd.txt``, ``trainlist01.txt``, ``testlist01.txt``) so the
+whole decoding pipeline is exercised; ``render_clip`` returns the frames in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from paperzoo.errors import DataError
+from paperzoo.io.atomic import atomic_dir, atomic_write_text
+from paperzoo.io.video import write_video
+
+CLASSES = ("right", "left", "up", "down", "rotate_cw", "rotate_ccw", "zoom_in", "zoom_out", "static", "oscillate")
+
+# unit-size glyphs, vertices in [-0.5, 0.5]^2; none has a rotational symmetry
+GLYPHS = {
+    "L": [(-0.5, -0.5), (-0.15, -0.5), (-0.15, 0.2), (0.5, 0.2), (0.5, 0.5), (-0.5, 0.5)],
+    "T": [(-0.5, -0.5), (0.5, -0.5), (0.5, -0.2), (0.15, -0.2), (0.15, 0.5), (-0.15, 0.5), (-0.15, -0.2), (-0.5, -0.2)],
+    "F": [(-0.4, -0.5), (0.5, -0.5), (0.5, -0.22), (-0.1, -0.22), (-0.1, -0.05), (0.3, -0.05), (0.3, 0.2), (-0.1, 0.2), (-0.1, 0.5), (-0.4, 0.5)],
+    "arrow": [(-0.5, -0.15), (0.1, -0.15), (0.1, -0.45), (0.5, 0.0), (0.1, 0.45), (0.1, 0.15), (-0.5, 0.15)],
+    "kite": [(0.0, -0.5), (0.3, -0.1), (0.0, 0.5), (-0.3, -0.1)],
+    "flag": [(-0.4, -0.5), (0.45, -0.3), (-0.2, -0.1), (-0.2, 0.5), (-0.4, 0.5)],
+}
+
+
+def _texture(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A smooth random colour field: a random base colour plus upsampled low-resolution noise."""
+    base = rng.uniform(0, 255, 3)
+    coarse = rng.normal(0, 40, (4, 4, 3))
+    up = np.stack([np.asarray(Image.fromarray(coarse[..., c].astype(np.float32), mode="F").resize((size, size), Image.BICUBIC))
+                   for c in range(3)], -1)
+    return np.clip(base + up, 0, 255)
+
+
+def _trajectory(cls: str, rng: np.random.Generator, frames: int, glyph_size: float):
+    """Per-frame centre (x, y) in [0, 1], angle (radians) and scale factor, centred on the middle frame."""
+    t = np.arange(frames) - (frames - 1) / 2
+    angle0, scale0 = rng.uniform(0, 2 * math.pi), 1.0
+    angle, scale = np.full(frames, angle0), np.full(frames, scale0)
+    offset = np.zeros((frames, 2))
+    if cls in ("right", "left", "up", "down"):
+        speed = rng.uniform(0.012, 0.022)  # of the frame width per frame
+        direction = {"right": (1, 0), "left": (-1, 0), "up": (0, -1), "down": (0, 1)}[cls]
+        offset = np.outer(t * speed, direction)
+    elif cls in ("rotate_cw", "rotate_ccw"):
+        spin = rng.uniform(math.radians(6), math.radians(12))
+        angle = angle0 + (1 if cls == "rotate_cw" else -1) * spin * t
+    elif cls in ("zoom_in", "zoom_out"):
+        rate = math.log(rng.uniform(1.6, 2.2)) / max(frames - 1, 1)  # total size ratio over the clip
+        scale = np.exp((1 if cls == "zoom_in" else -1) * rate * t)
+    elif cls == "oscillate":
+        period, phase = rng.uniform(6, 10), rng.uniform(0, 2 * math.pi)
+        offset[:, 0] = rng.uniform(0.06, 0.1) * np.sin(2 * math.pi * t / period + phase)
+    # the middle position is uniform over where the glyph stays in view for the whole clip
+    half = glyph_size * scale.max() * 0.75  # half-diagonal bound of the rotated glyph
+    lo, hi = half - offset.min(0), 1 - half - offset.max(0)
+    centre = rng.uniform(np.minimum(lo, hi), np.maximum(lo, hi))
+    return centre + offset, angle, scale
+
+
+def render_clip(index: int, *, seed: int = 0, frames: int = 32, size: int = 64, label: int | None = None) -> tuple[np.ndarray, int]:
+    """(frames (T, size, size, 3) uint8, label) of clip ``index``; ``label`` forces the class."""
+    if frames < 2 or size < 16 or size % 2:
+        raise DataError("moving shapes need frames >= 2 and an even size >= 16")
+    rng = np.random.default_rng([seed, index])
+    label = int(rng.integers(len(CLASSES))) if label is None else label
+    glyph = np.asarray(GLYPHS[list(GLYPHS)[rng.integers(len(GLYPHS))]], dtype=np.float64)
+    glyph_size = rng.uniform(0.22, 0.34)
+    background = _texture(rng, size)
+    colour = tuple(int(c) for c in (background.mean((0, 1)) + 128 + rng.uniform(-40, 40, 3)) % 256)
+    centres, angles, scales = _trajectory(CLASSES[label], rng, frames, glyph_size)
+    ss = 2  # supersampling for anti-aliased edges
+    bg = Image.fromarray(background.astype(np.uint8)).resize((size * ss, size * ss))
+    out = np.empty((frames, size, size, 3), np.uint8)
+    for f in range(frames):
+        c, s = math.cos(angles[f]), math.sin(angles[f])
+        pts = glyph @ np.array([[c, s], [-s, c]]) * glyph_size * scales[f] + centres[f]
+        im = bg.copy()
+        ImageDraw.Draw(im).polygon([tuple(p) for p in pts * size * ss], fill=colour)
+        out[f] = np.asarray(im.resize((size, size), Image.BOX))
+    return out, label
+
+
+def build_moving_shapes(out_dir: str | Path, *, train: int = 1000, test: int = 300, frames: int = 32, size: int = 64,
+                        seed: int = 0, fps: int = 25) -> Path:
+    """Write the dataset (UCF101 layout) atomically: a crash leaves no half-built directory."""
+    out_dir = Path(out_dir)
+    if train < 1 or test < 1:
+        raise DataError("moving shapes need at least one train and one test clip")
+    with atomic_dir(out_dir) as tmp:
+        lists = {"trainlist01.txt": [], "testlist01.txt": []}
+        for split, count, first in (("trainlist01.txt", train, 0), ("testlist01.txt", test, train)):
+            for index in range(first, first + count):
+                # classes balanced by construction: clip i has class i mod 10 (then shuffled order is irrelevant)
+                clip, label = render_clip(index, seed=seed, frames=frames, size=size, label=index % len(CLASSES))
+                name = f"{CLASSES[label]}/v_{CLASSES[label]}_{index:06d}.mp4"
+                write_video(tmp / "videos" / name, clip, fps)
+                lists[split].append(f"{name} {label + 1}")
+        for name, lines in lists.items():
+            atomic_write_text(tmp / name, "\n".join(lines) + "\n")
+        atomic_write_text(tmp / "classInd.txt", "".join(f"{i + 1} {c}\n" for i, c in enumerate(CLASSES)))
+        atomic_write_text(tmp / "meta.json", json.dumps({"generator": "paperzoo moving-shapes", "seed": seed, "frames": frames,
+                                                         "size": size, "fps": fps, "train": train, "test": test}, indent=1))
+    return out_dir

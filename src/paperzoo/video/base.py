@@ -1,0 +1,102 @@
+"""What every video classifier shares: the input spec (view protocol), features without the head,
+a swappable head, and FLOP counting.
+
+Every model maps a clip ``(B, 3, T, H, W)`` (float, normalised RGB) to logits ``(B, num_classes)``;
+``forward_features`` returns the pooled ``(B, feature_dim)`` vector the head reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One view as the paper feeds it: ``frames`` sampled every ``rate`` raw frames, ``crop`` x ``crop``.
+
+    ``test_crop`` / ``test_short_side`` are the paper's test-time protocol (short side resized,
+    then crops); ``clips`` x ``crops`` views are averaged at test time.
+    """
+
+    frames: int
+    rate: int
+    crop: int
+    test_short_side: int | None = None
+    test_crop: int | None = None
+    clips: int = 10
+    crops: int = 3
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class ClassifierHead(nn.Module):
+    """Dropout then a linear layer on the pooled features."""
+
+    def __init__(self, dim: int, num_classes: int, dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(dim, num_classes)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(features))
+
+
+class VideoClassifier(nn.Module):
+    """Subclasses define ``forward_features``; ``self.head`` is a ``ClassifierHead``."""
+
+    input_spec: InputSpec
+    feature_dim: int
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x))
+
+    def reset_head(self, num_classes: int, dropout: float | None = None) -> None:
+        """Replace the classifier (e.g. to fine-tune a Kinetics model on a new label set)."""
+        p = self.head.dropout.p if dropout is None else dropout
+        self.head = ClassifierHead(self.feature_dim, num_classes, p)
+
+    def example_input(self, batch: int = 1, spec: InputSpec | None = None) -> torch.Tensor:
+        s = spec or self.input_spec
+        return torch.zeros(batch, 3, s.frames, s.crop, s.crop)
+
+
+def global_pool(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, T, H, W) -> (B, C): average over time and space."""
+    return x.mean(dim=(2, 3, 4))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def multiply_adds(model: nn.Module, x: torch.Tensor | None = None) -> int:
+    """Multiply-adds of one forward pass (one view) via ``torch.utils.flop_counter`` (FLOPs / 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = model.example_input() if x is None else x
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(x)
+    finally:
+        model.train(was_training)
+    return counter.get_total_flops() // 2
+
+
+def conv_bn_act(cin: int, cout: int, kernel, stride=1, padding=None, *, groups: int = 1, act: bool = True,
+                bn_eps: float = 1e-5) -> nn.Sequential:
+    """Conv3d (no bias) -> BatchNorm3d -> ReLU; 'same' padding for odd kernels by default."""
+    kernel = (kernel,) * 3 if isinstance(kernel, int) else tuple(kernel)
+    padding = tuple(k // 2 for k in kernel) if padding is None else padding
+    layers = [nn.Conv3d(cin, cout, kernel, stride, padding, groups=groups, bias=False), nn.BatchNorm3d(cout, eps=bn_eps)]
+    if act:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
