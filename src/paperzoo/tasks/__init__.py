@@ -20,6 +20,7 @@ TASKS = {
     "graph_pretrain": "paperzoo.tasks.graph_pretrain",
     "recommender": "paperzoo.tasks.recommender",
     "separation": "paperzoo.tasks.separation",
+    "video": "paperzoo.tasks.video",
 }
 
 

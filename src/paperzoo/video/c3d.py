@@ -49,7 +49,7 @@ class C3D(VideoClassifier):
 
 
 @register_model("c3d", family="video")
-def c3d(*, num_classes: int = 400, width: int = 64, fc_dim: int = 4096, frames: int = 16, crop: int = 112, dropout: float = 0.5) -> C3D:
+def c3d(*, num_classes: int = 400, width: int = 64, fc_dim: int = 4096, frames: int = 16, rate: int = 1, crop: int = 112, dropout: float = 0.5) -> C3D:
     """C3D: 8 3x3x3 convs, 5 pools, fc6/fc7 of 4096; input 16x112x112."""
-    spec = InputSpec(frames=frames, rate=1, crop=crop, test_short_side=128, test_crop=crop, clips=10, crops=1)
+    spec = InputSpec(frames=frames, rate=rate, crop=crop, test_short_side=128, test_crop=crop, clips=10, crops=1)
     return C3D(num_classes=num_classes, width=width, fc_dim=fc_dim, dropout=dropout, input_spec=spec)

@@ -196,8 +196,8 @@ def inflate_state_dict(state_2d: dict[str, torch.Tensor], net3d: nn.Module) -> d
     return out
 
 
-def _i3d_spec(frames: int, crop: int) -> InputSpec:
-    return InputSpec(frames=frames, rate=1, crop=crop, test_short_side=256, test_crop=crop, clips=1, crops=1)
+def _i3d_spec(frames: int, rate: int, crop: int) -> InputSpec:
+    return InputSpec(frames=frames, rate=rate, crop=crop, test_short_side=256, test_crop=crop, clips=1, crops=1)
 
 
 @register_model("inception_v1_2d", family="video")
@@ -207,24 +207,24 @@ def inception_v1_2d(*, num_classes: int = 1000, width: float = 1.0, dropout: flo
 
 
 @register_model("i3d", family="video")
-def i3d(*, num_classes: int = 400, width: float = 1.0, frames: int = 64, crop: int = 224, dropout: float = 0.5,
+def i3d(*, num_classes: int = 400, width: float = 1.0, frames: int = 64, rate: int = 1, crop: int = 224, dropout: float = 0.5,
         temporal_padding: str = "zeros", inflate_from: dict | None = None) -> InceptionNet:
     """I3D (RGB stream): Inception-V1 inflated to 3D; input 64x224x224; ``inflate_from`` a 2D state dict."""
     net = InceptionNet(num_classes=num_classes, width=width, dropout=dropout, temporal_padding=temporal_padding,
-                       input_spec=_i3d_spec(frames, crop))
+                       input_spec=_i3d_spec(frames, rate, crop))
     if inflate_from is not None:
         net.load_state_dict(inflate_state_dict(inflate_from, net))
     return net
 
 
 @register_model("s3d", family="video")
-def s3d(*, num_classes: int = 400, width: float = 1.0, frames: int = 64, crop: int = 224, dropout: float = 0.5) -> InceptionNet:
+def s3d(*, num_classes: int = 400, width: float = 1.0, frames: int = 64, rate: int = 1, crop: int = 224, dropout: float = 0.5) -> InceptionNet:
     """S3D: I3D with every 3x3x3 conv separable (1x3x3 then 3x1x1); 8.32M params with 400 classes."""
-    return InceptionNet(num_classes=num_classes, separable=True, width=width, dropout=dropout, input_spec=_i3d_spec(frames, crop))
+    return InceptionNet(num_classes=num_classes, separable=True, width=width, dropout=dropout, input_spec=_i3d_spec(frames, rate, crop))
 
 
 @register_model("s3d_g", family="video")
-def s3d_g(*, num_classes: int = 400, width: float = 1.0, frames: int = 64, crop: int = 224, dropout: float = 0.5) -> InceptionNet:
+def s3d_g(*, num_classes: int = 400, width: float = 1.0, frames: int = 64, rate: int = 1, crop: int = 224, dropout: float = 0.5) -> InceptionNet:
     """S3D-G: S3D plus feature gating on every Inception branch."""
     return InceptionNet(num_classes=num_classes, separable=True, gating=True, width=width, dropout=dropout,
-                        input_spec=_i3d_spec(frames, crop))
+                        input_spec=_i3d_spec(frames, rate, crop))

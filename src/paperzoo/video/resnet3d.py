@@ -116,36 +116,36 @@ class ResNet3d(VideoClassifier):
         return global_pool(self.stages(self.stem(x)))
 
 
-def _r3d_spec(frames: int, crop: int) -> InputSpec:
-    return InputSpec(frames=frames, rate=1, crop=crop, test_short_side=128, test_crop=crop, clips=10, crops=1)
+def _r3d_spec(frames: int, rate: int, crop: int) -> InputSpec:
+    return InputSpec(frames=frames, rate=rate, crop=crop, test_short_side=128, test_crop=crop, clips=10, crops=1)
 
 
 @register_model("r3d_18", family="video")
-def r3d_18(*, num_classes: int = 400, width: int = 64, frames: int = 16, crop: int = 112, dropout: float = 0.0) -> ResNet3d:
+def r3d_18(*, num_classes: int = 400, width: int = 64, frames: int = 16, rate: int = 1, crop: int = 112, dropout: float = 0.0) -> ResNet3d:
     """R3D-18 (Tran et al. 2018): 3x3x3 residual net, 33.37M params with 400 classes; input 16x112x112."""
-    return ResNet3d(depth=18, kind="3d", num_classes=num_classes, width=width, dropout=dropout, input_spec=_r3d_spec(frames, crop))
+    return ResNet3d(depth=18, kind="3d", num_classes=num_classes, width=width, dropout=dropout, input_spec=_r3d_spec(frames, rate, crop))
 
 
 @register_model("r3d_34", family="video")
-def r3d_34(*, num_classes: int = 400, width: int = 64, frames: int = 16, crop: int = 112, dropout: float = 0.0) -> ResNet3d:
+def r3d_34(*, num_classes: int = 400, width: int = 64, frames: int = 16, rate: int = 1, crop: int = 112, dropout: float = 0.0) -> ResNet3d:
     """R3D-34 (Tran et al. 2018): [3, 4, 6, 3] basic 3x3x3 blocks; input 16x112x112."""
-    return ResNet3d(depth=34, kind="3d", num_classes=num_classes, width=width, dropout=dropout, input_spec=_r3d_spec(frames, crop))
+    return ResNet3d(depth=34, kind="3d", num_classes=num_classes, width=width, dropout=dropout, input_spec=_r3d_spec(frames, rate, crop))
 
 
 @register_model("r2plus1d_18", family="video")
-def r2plus1d_18(*, num_classes: int = 400, width: int = 64, frames: int = 16, crop: int = 112, dropout: float = 0.0,
+def r2plus1d_18(*, num_classes: int = 400, width: int = 64, frames: int = 16, rate: int = 1, crop: int = 112, dropout: float = 0.0,
                 mid_channels: str = "paper") -> ResNet3d:
     """R(2+1)D-18: (2+1)D convs with parameter matching, about R3D-18's 33.4M params; input 16x112x112."""
     return ResNet3d(depth=18, kind="2plus1d", num_classes=num_classes, width=width, dropout=dropout,
-                    mid_channels_rule=mid_channels, input_spec=_r3d_spec(frames, crop))
+                    mid_channels_rule=mid_channels, input_spec=_r3d_spec(frames, rate, crop))
 
 
 @register_model("r2plus1d_34", family="video")
-def r2plus1d_34(*, num_classes: int = 400, width: int = 64, frames: int = 16, crop: int = 112, dropout: float = 0.0,
+def r2plus1d_34(*, num_classes: int = 400, width: int = 64, frames: int = 16, rate: int = 1, crop: int = 112, dropout: float = 0.0,
                 mid_channels: str = "paper") -> ResNet3d:
     """R(2+1)D-34: [3, 4, 6, 3] blocks of (2+1)D convs; input 16x112x112 (paper: 8 or 32 frames also)."""
     return ResNet3d(depth=34, kind="2plus1d", num_classes=num_classes, width=width, dropout=dropout,
-                    mid_channels_rule=mid_channels, input_spec=_r3d_spec(frames, crop))
+                    mid_channels_rule=mid_channels, input_spec=_r3d_spec(frames, rate, crop))
 
 
 class SingleFrame(VideoClassifier):
@@ -165,7 +165,7 @@ class SingleFrame(VideoClassifier):
 
 
 @register_model("single_frame_r2d_18", family="video")
-def single_frame_r2d_18(*, num_classes: int = 400, width: int = 64, frames: int = 16, crop: int = 112, dropout: float = 0.0) -> SingleFrame:
+def single_frame_r2d_18(*, num_classes: int = 400, width: int = 64, frames: int = 16, rate: int = 1, crop: int = 112, dropout: float = 0.0) -> SingleFrame:
     """Baseline: a 2D ResNet-18 on the clip's middle frame only (cannot see motion)."""
     return SingleFrame(ResNet3d(depth=18, kind="2d", num_classes=num_classes, width=width, dropout=dropout,
-                                input_spec=_r3d_spec(frames, crop)))
+                                input_spec=_r3d_spec(frames, rate, crop)))

@@ -54,7 +54,6 @@ class TemporalTransition(nn.Module):
         self.branches = nn.ModuleList(
             nn.Conv3d(cin, w, (d, 1, 1) if d == 1 else (d, 3, 3), 1, 0 if d == 1 else (0, 1, 1), bias=False) for d, w in zip(depths, widths)
         )
-        self.pool = nn.AvgPool3d(2, 2, ceil_mode=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pre(x)
@@ -62,7 +61,9 @@ class TemporalTransition(nn.Module):
         for d, conv in zip(self.depths, self.branches):
             # 'same' temporal padding, also for even depths: (d-1)//2 before, d//2 after
             outs.append(conv(F.pad(x, (0, 0, 0, 0, (d - 1) // 2, d // 2))))
-        return self.pool(torch.cat(outs, 1))
+        y = torch.cat(outs, 1)
+        kernel = tuple(min(2, n) for n in y.shape[2:])  # an axis already down to 1 (short clips) stays 1
+        return F.avg_pool3d(y, kernel, kernel, ceil_mode=True)
 
 
 class T3D(VideoClassifier):
@@ -90,9 +91,9 @@ class T3D(VideoClassifier):
 
 @register_model("t3d", family="video")
 def t3d(*, num_classes: int = 400, blocks: tuple = (6, 12, 24, 16), growth: int = 32, stem: int = 64, ttl_depths: tuple = (1, 3, 6),
-        frames: int = 32, crop: int = 224, dropout: float = 0.0) -> T3D:
+        frames: int = 32, rate: int = 1, crop: int = 224, dropout: float = 0.0) -> T3D:
     """T3D: DenseNet3D-121 with Temporal Transition Layers (temporal depths 1, 3, 6); input 32x224x224."""
-    spec = InputSpec(frames=frames, rate=1, crop=crop, test_short_side=256, test_crop=crop, clips=1, crops=1)
+    spec = InputSpec(frames=frames, rate=rate, crop=crop, test_short_side=256, test_crop=crop, clips=1, crops=1)
     return T3D(num_classes=num_classes, blocks=tuple(blocks), growth=growth, stem=stem, ttl_depths=tuple(ttl_depths),
                dropout=dropout, input_spec=spec)
 

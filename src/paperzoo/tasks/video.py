@@ -1,0 +1,259 @@
+"""Task: supervised action recognition with any registered video model.
+
+Data: ``data.source=moving_shapes`` (the generated motion dataset, built on first use in the
+paperzoo cache or at ``data.location``), or an annotation list (UCF101 ``trainlist01.txt``,
+Kinetics ``train.csv`` or a plain "path label" list; see ``paperzoo.data.video_lists``) with
+``data.val_list`` beside it. The view protocol comes from the model's ``input_spec`` (frames,
+sampling rate, crop; ``model.options`` changes it): training takes one random clip, short side
+resized to ``data.short_side`` (default crop x 8/7, i.e. 128 for a 112 crop), a random crop and
+(for real data) a random horizontal flip. Flips are off for moving shapes: they would turn
+"right" into "left". Validation: one centre clip, centre crop; ``val/top1``, ``val/top5``.
+
+Videos that cannot be opened are skipped with one warning line and counted (``info["skipped"]``).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from paperzoo.data.video_lists import VideoList, read_video_list
+from paperzoo.engine.config import RunConfig
+from paperzoo.errors import ConfigError, DataError
+from paperzoo.io.video import read_video, video_info
+from paperzoo.registry import create_model
+from paperzoo.tasks.base import BaseTask, load_run_config, load_run_weights
+from paperzoo.tasks.data import StepBatches
+from paperzoo.video.transforms import multi_view_scores, sample_clips, test_views, train_view
+
+
+@dataclass
+class VideoModelConfig:
+    name: str = "r3d_18"
+    options: Dict[str, Any] = field(default_factory=dict)  # builder arguments, e.g. {width: 16, frames: 8, crop: 56}
+
+
+@dataclass
+class VideoDataConfig:
+    source: str = "moving_shapes"  # moving_shapes, or a training annotation list
+    val_list: Optional[str] = None  # validation annotation list (required with a list source)
+    video_dir: Optional[str] = None  # where the list's paths are relative to (default: per format)
+    location: Optional[str] = None  # moving_shapes folder (built there if missing); default: the cache
+    shapes_train: int = 2000
+    shapes_test: int = 500
+    shapes_frames: int = 16
+    shapes_size: int = 32
+    shapes_seed: int = 0
+    short_side: Optional[int] = None  # default: round(crop * 8 / 7)
+    flip: Optional[bool] = None  # default: on for real data, off for moving shapes
+    batch_size: int = 16
+    limit_train: Optional[int] = None
+    limit_val: Optional[int] = None
+
+
+@dataclass
+class Config(RunConfig):
+    model: VideoModelConfig = field(default_factory=VideoModelConfig)
+    data: VideoDataConfig = field(default_factory=VideoDataConfig)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.data.source != "moving_shapes" and not self.data.val_list:
+            raise ConfigError("data.val_list is required when data.source is an annotation list")
+        if self.data.batch_size < 1:
+            raise ConfigError("data.batch_size must be >= 1")
+
+
+def moving_shapes_location(d: VideoDataConfig) -> Path:
+    from paperzoo.data.cifar10 import cache_dir
+
+    if d.location:
+        return Path(d.location)
+    name = f"moving_shapes_{d.shapes_train}_{d.shapes_test}_{d.shapes_frames}x{d.shapes_size}_seed{d.shapes_seed}"
+    return cache_dir() / name
+
+
+def ensure_moving_shapes(d: VideoDataConfig) -> Path:
+    from paperzoo.data.moving_shapes import build_moving_shapes
+
+    out = moving_shapes_location(d)
+    if not (out / "testlist01.txt").is_file():
+        print(f"building moving shapes ({d.shapes_train} + {d.shapes_test} clips) into {out} (once)", flush=True)
+        build_moving_shapes(out, train=d.shapes_train, test=d.shapes_test, frames=d.shapes_frames, size=d.shapes_size,
+                            seed=d.shapes_seed)
+    return out
+
+
+def load_lists(d: VideoDataConfig) -> tuple[VideoList, VideoList]:
+    if d.source == "moving_shapes":
+        root = ensure_moving_shapes(d)
+        return read_video_list(root / "trainlist01.txt"), read_video_list(root / "testlist01.txt")
+    return read_video_list(d.source, d.video_dir), read_video_list(d.val_list, d.video_dir)
+
+
+def readable(videos: VideoList, limit: int | None, what: str) -> tuple[list[Path], list[int], list[int], int]:
+    """Probe each video (header and frame count); unreadable ones are skipped with one warning line."""
+    paths, labels, lengths, bad = [], [], [], []
+    for path, label in list(zip(videos.paths, videos.labels))[:limit]:
+        try:
+            lengths.append(video_info(path).num_frames)
+        except DataError as exc:
+            bad.append(str(exc))
+            continue
+        paths.append(path)
+        labels.append(label)
+    if bad:
+        print(f"warning: skipped {len(bad)} of {len(bad) + len(paths)} {what} videos that cannot be read (first: {bad[0]})",
+              file=sys.stderr)
+    if not paths:
+        raise DataError(f"no readable {what} videos")
+    return paths, labels, lengths, len(bad)
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    frames: int
+    rate: int
+    crop: int
+    short_side: int
+
+
+class TrainClips:
+    """Indexable like a tensor for ``StepBatches``: ``clips[rows]`` decodes and augments those videos.
+
+    The augmentation of a batch is seeded by (seed, rows), so a resumed run sees the same batches.
+    """
+
+    def __init__(self, paths, lengths, view: ViewSpec, flip: bool, seed: int):
+        self.paths, self.lengths, self.view, self.flip, self.seed = paths, lengths, view, flip, seed
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, rows: torch.Tensor) -> torch.Tensor:
+        rng = np.random.default_rng([self.seed, *rows.tolist()])
+        v, out = self.view, []
+        for r in rows.tolist():
+            idx = sample_clips(self.lengths[r], v.frames, v.rate, "random", rng=rng)[0]
+            out.append(train_view(read_video(self.paths[r], idx), v.crop, v.short_side, rng, self.flip))
+        return torch.stack(out)
+
+
+class ValClips(Dataset):
+    """One centre clip, centre crop per video."""
+
+    def __init__(self, paths, labels, lengths, view: ViewSpec):
+        self.paths, self.labels, self.lengths, self.view = paths, labels, lengths, view
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        v = self.view
+        idx = sample_clips(self.lengths[i], v.frames, v.rate, "uniform")[0]
+        return test_views(read_video(self.paths[i], idx), v.crop, v.short_side, 1)[0], self.labels[i]
+
+
+class VideoDataModule(pl.LightningDataModule):
+    def __init__(self, cfg: Config, train: VideoList, val: VideoList, view: ViewSpec):
+        super().__init__()
+        d = cfg.data
+        tp, tl, tn, skipped_train = readable(train, d.limit_train, "training")
+        vp, vl, vn, skipped_val = readable(val, d.limit_val, "validation")
+        if d.batch_size > len(tp):
+            raise ConfigError(f"data.batch_size={d.batch_size} is larger than the training set ({len(tp)} videos)")
+        flip = (d.source != "moving_shapes") if d.flip is None else d.flip
+        self.train_clips = TrainClips(tp, tn, view, flip, cfg.seed)
+        self.train_labels = torch.tensor(tl)
+        self.val_set = ValClips(vp, vl, vn, view)
+        self.batch_size, self.seed = d.batch_size, cfg.seed
+        self.info = {"num_classes": len(train.classes), "classes": list(train.classes), "skipped": skipped_train + skipped_val,
+                     "view": view}
+
+    def train_dataloader(self):
+        start = (lambda: self.trainer.global_step) if self.trainer is not None else (lambda: 0)
+        return DataLoader(StepBatches((self.train_clips, self.train_labels), self.batch_size, self.seed, start), batch_size=None)
+
+    def val_dataloader(self):
+        return DataLoader(self.val_set, batch_size=self.batch_size)
+
+
+def view_for(cfg: Config, model_spec) -> ViewSpec:
+    short = cfg.data.short_side or round(model_spec.crop * 8 / 7)
+    if short < model_spec.crop:
+        raise ConfigError(f"data.short_side={short} is smaller than the crop {model_spec.crop}")
+    return ViewSpec(model_spec.frames, model_spec.rate, model_spec.crop, short)
+
+
+def build_data(cfg: Config, data_dir=None) -> VideoDataModule:
+    probe = create_model(cfg.model.name, num_classes=2, **cfg.model.options)  # for its input spec only
+    if getattr(probe, "input_spec", None) is None:
+        raise ConfigError(f"model {cfg.model.name!r} is not a video classifier")
+    train, val = load_lists(cfg.data)
+    return VideoDataModule(cfg, train, val, view_for(cfg, probe.input_spec))
+
+
+class VideoClassificationTask(BaseTask):
+    def __init__(self, cfg: Config, num_classes: int, classes: list[str]):
+        super().__init__(cfg)
+        self.classes = classes
+        self.build_model(cfg.model.name, num_classes=num_classes, **cfg.model.options)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self.model(x), y)
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self.model(x)
+        top5 = logits.topk(min(5, logits.shape[1]), 1).indices
+        self.log("val/top1", (top5[:, 0] == y).float().mean(), sync_dist=True, prog_bar=True, batch_size=len(y))
+        self.log("val/top5", (top5 == y[:, None]).any(1).float().mean(), sync_dist=True, batch_size=len(y))
+        self.log("val/loss", F.cross_entropy(logits, y), sync_dist=True, batch_size=len(y))
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["paperzoo"]["classes"] = self.classes
+
+
+def build_task(cfg: Config, data: VideoDataModule) -> VideoClassificationTask:
+    return VideoClassificationTask(cfg, data.info["num_classes"], data.info["classes"])
+
+
+def load_video_classifier(run_dir: str | Path) -> VideoClassificationTask:
+    """A trained video run (last checkpoint) with its class names, eval mode."""
+    from paperzoo.io.checkpoints import last_checkpoint, read_checkpoint
+
+    cfg = load_run_config(run_dir, "video", purpose="`predict`")
+    meta = read_checkpoint(last_checkpoint(run_dir)).get("paperzoo", {})
+    classes = meta.get("classes")
+    if not classes:
+        raise DataError(f"{run_dir}: the checkpoint has no class names")
+    return load_run_weights(VideoClassificationTask(cfg, len(classes), classes), run_dir)
+
+
+@torch.no_grad()
+def predict_video(path: str | Path, run_dir: str | Path, *, clips: int | None = None, crops: int | None = None,
+                  k: int = 5) -> list[tuple[str, float]]:
+    """Top-k (class, probability) for one video (file or frame folder), scores averaged over views.
+
+    Views: ``clips`` uniformly spaced clips x ``crops`` crops (default: 3 clips x 1 centre crop).
+    An unreadable video is a ``DataError``.
+    """
+    task = load_video_classifier(run_dir)
+    view = view_for(task.cfg, task.model.input_spec)
+    frames = read_video(path)  # whole video once; each view indexes it
+    probs = multi_view_scores(task.model, lambda idx: frames[idx], len(frames), frames=view.frames, rate=view.rate,
+                              crop_size=view.crop, short_side=view.short_side, clips=clips or 3, crops=crops or 1)
+    top = probs.topk(min(k, len(probs)))
+    return [(task.classes[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist())]
