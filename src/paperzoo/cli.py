@@ -38,6 +38,8 @@ EXAMPLES = {
     "sample": "examples:\n  paperzoo sample runs/prior_cifar10/<timestamp> --n 64 -o samples/\n  paperzoo sample runs/prior_cifar10_classes/<timestamp> --n 16 --class 3 --temperature 0.9 -o cats/\n  paperzoo sample runs/top_prior/<t> runs/bottom_prior/<t> --n 16 -o vqvae2-samples/",
     "reconstruct": "examples:\n  paperzoo reconstruct cat.png dog.jpg --model runs/vqvae_sonnet_cifar10/<timestamp> -o recon/\n  paperzoo reconstruct img/*.png --model exported/vqvae -o recon/",
     "demo": "example:\n  paperzoo demo --out runs/demo",
+    "predict": "examples:\n  paperzoo data build moving-shapes --out data/moving_shapes\n  paperzoo train video/r3d_18_shapes data.location=data/moving_shapes\n  paperzoo predict data/moving_shapes/videos/left/v_left_002001.mp4 --checkpoint runs/r3d_18_shapes/<timestamp>",
+    "video": "example:\n  paperzoo video expand --steps 2 --candidate-steps 150 --out runs/x3d_expand",
     "separate": "examples:\n  paperzoo train audio/audioslots_fsdd2mix\n  paperzoo separate mix.wav --checkpoint runs/audioslots_fsdd2mix/<timestamp> --out-dir separated/",
     "recommend": "examples:\n  paperzoo train recsys/bpr_mf_luxury_beauty\n  paperzoo recommend --checkpoint runs/bpr_mf_luxury_beauty/<timestamp> --user A3CJ7MHAS9IMAM --k 10",
 }
@@ -63,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "list", "list registered models and bundled configs")
     p.add_argument("--family", help="only this family (e.g. losses)")
+    p.add_argument("--flops", action="store_true", help="video models: parameters and GFLOPs (multiply-adds) per view at the paper input")
 
     p = _add(sub, "train", "train from a YAML config with key.sub=value overrides")
     p.add_argument("config", nargs="?", help="config file or bundled name (e.g. losses/margin_blobs)")
@@ -115,6 +118,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--data-dir")
 
+    p = _add(sub, "predict", "top-5 action classes of a video (file or frame folder) with a trained video run")
+    p.add_argument("video", help="mp4 / avi / webm file, or a folder of img_00001.jpg ... frames")
+    p.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory of a video run")
+    p.add_argument("--clips", type=int, default=3, help="uniformly spaced clips averaged (default 3)")
+    p.add_argument("--crops", type=int, default=1, choices=[1, 3], help="crops per clip: 1 centre or 3 (default 1)")
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = _add(sub, "video", "video tools: X3D stepwise expansion")
+    vsub = p.add_subparsers(dest="video_command", metavar="ACTION", required=True, parser_class=_Parser)
+    d = vsub.add_parser("expand", help="X3D stepwise expansion: expand one axis at a time, train briefly, keep the best")
+    d.add_argument("--config", default="video/x3d_xs_shapes", help="training recipe for every candidate (a video config)")
+    d.add_argument("--steps", type=int, default=2, help="expansion steps (default 2)")
+    d.add_argument("--candidate-steps", type=int, default=150, help="training steps per candidate (default 150)")
+    d.add_argument("--growth", type=float, default=2.0, help="FLOP growth per step the axes aim at (informational)")
+    d.add_argument("--max-gflops", type=float, help="skip candidates above this many GFLOPs per view")
+    d.add_argument("--base", default="frames=1,rate=8,crop=16,depth=1.0,width=1.0,bottleneck=2.25",
+                   help="base spec as key=value pairs (default: an X2D-like single-frame net)")
+    d.add_argument("--out", required=True, help="output folder: expansion.json and one run per candidate")
+    d.add_argument("overrides", nargs="*", help="key.sub=value overrides of the training recipe")
+
     p = _add(sub, "demo", "train small models on generated data and write results (offline, a few minutes)")
     p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
 
@@ -127,12 +151,17 @@ def build_parser() -> argparse.ArgumentParser:
     d = dsub.add_parser("import", help="install a dataset from a folder or archive you already have")
     d.add_argument("name")
     d.add_argument("path")
-    d = dsub.add_parser("build", help="build a derived dataset (fsdd2mix: two-speaker mixtures from FSDD)")
-    d.add_argument("name", choices=["fsdd2mix"])
+    d = dsub.add_parser("build", help="build a derived dataset (fsdd2mix: two-speaker mixtures from FSDD; "
+                                      "moving-shapes: the generated motion-recognition videos)")
+    d.add_argument("name", choices=["fsdd2mix", "moving-shapes"])
+    d.add_argument("--frames", type=int, default=16, help="moving-shapes: frames per clip (default 16)")
+    d.add_argument("--size", type=int, default=32, help="moving-shapes: frame size in pixels, even (default 32)")
+    d.add_argument("--seed", type=int, default=0, help="moving-shapes: generator seed (default 0)")
     d.add_argument("--out", help="output folder (default: the paperzoo cache, where training looks for it)")
     d.add_argument("--sample-rate", type=int, default=8000, help="8000 (FSDD's rate) or e.g. 16000 (resampled)")
     for part, n in (("train", 2000), ("val", 200), ("test", 300)):
-        d.add_argument(f"--{part}", type=int, default=n, help=f"mixtures in the {part} part of each split (default {n})")
+        d.add_argument(f"--{part}", type=int, help=f"fsdd2mix: mixtures in the {part} part of each split (default {n}); "
+                       f"moving-shapes: clips (default train 2000, test 500)")
 
     p = _add(sub, "losses", "margin-loss utilities")
     lsub = p.add_subparsers(dest="losses_command", metavar="ACTION", required=True, parser_class=_Parser)
@@ -158,6 +187,17 @@ def cmd_list(args) -> None:
     print("models:")
     for m in list_models(args.family):
         print(f"  {m.name:<24} [{m.family}] {m.summary}")
+    if args.flops:
+        from paperzoo.registry import create_model
+        from paperzoo.video.base import VideoClassifier, count_parameters, multiply_adds
+
+        print("video models at the paper input, 400 classes (GFLOPs = multiply-adds per view):")
+        for m in list_models("video"):
+            net = create_model(m.name, num_classes=400) if m.name != "inception_v1_2d" else None
+            if isinstance(net, VideoClassifier) and net.input_spec is not None:
+                s = net.input_spec
+                print(f"  {m.name:<22} {count_parameters(net) / 1e6:7.2f}M params {multiply_adds(net) / 1e9:8.2f} GFLOPs"
+                      f"  view {s.frames}x{s.crop}x{s.crop} rate {s.rate}")
     configs = [c for c in bundled_configs() if not args.family or c.startswith(args.family + "/")]
     print("configs (paperzoo train NAME):")
     for c in configs:
@@ -195,10 +235,18 @@ def cmd_data(args) -> None:
             print(f"  {d['name']:<8} {state:<30} {d['description']}")
     elif args.data_command == "download":
         print(f"installed {args.name} in {registry.download_dataset(args.name, args.data_dir)}")
+    elif args.data_command == "build" and args.name == "moving-shapes":
+        from paperzoo.data.moving_shapes import build_moving_shapes
+
+        if not args.out:
+            raise PaperzooError("moving-shapes needs --out FOLDER")
+        train, test = args.train or 2000, args.test or 500
+        out = build_moving_shapes(args.out, train=train, test=test, frames=args.frames, size=args.size, seed=args.seed)
+        print(f"built moving shapes ({train} train / {test} test clips) in {out}")
     elif args.data_command == "build":
         from paperzoo.data.fsdd2mix import build_fsdd2mix, default_location
 
-        counts = {"train": args.train, "val": args.val, "test": args.test}
+        counts = {"train": args.train or 2000, "val": args.val or 200, "test": args.test or 300}
         if args.sample_rate < 1000 or min(counts.values()) < 1:
             raise PaperzooError("--sample-rate must be >= 1000 and --train/--val/--test >= 1")
         out = Path(args.out) if args.out else default_location(args.sample_rate)
@@ -260,6 +308,39 @@ def cmd_recommend(args) -> None:
         print(f"{rank:>3}  {item:<20} {score:.4f}")
 
 
+def cmd_predict(args) -> None:
+    from paperzoo.engine.run import quiet_lightning
+    from paperzoo.tasks.video import predict_video
+
+    if args.clips < 1 or args.k < 1:
+        raise PaperzooError("--clips and --k must be >= 1")
+    quiet_lightning()
+    top = predict_video(args.video, args.checkpoint, clips=args.clips, crops=args.crops, k=args.k)
+    if args.json:
+        print(json.dumps([{"class": c, "probability": p} for c, p in top], indent=2))
+        return
+    for rank, (name, prob) in enumerate(top, 1):
+        print(f"{rank:>3}  {name:<24} {prob:.4f}")
+
+
+def cmd_video(args) -> None:
+    from paperzoo.tasks.video_expand import stepwise_expansion
+    from paperzoo.video.x3d import X3DSpec
+
+    try:
+        pairs = dict(item.split("=", 1) for item in args.base.split(","))
+        base = X3DSpec(**{k: (int(v) if k in ("frames", "rate", "crop", "stem_width") else float(v)) for k, v in pairs.items()})
+    except (ValueError, TypeError) as exc:
+        raise PaperzooError(f"--base must be key=value pairs of frames, rate, crop, depth, width, bottleneck ({exc})") from None
+    if args.steps < 1 or args.candidate_steps < 1:
+        raise PaperzooError("--steps and --candidate-steps must be >= 1")
+    overrides = [f"trainer.max_steps={args.candidate_steps}", f"trainer.val_every={args.candidate_steps}",
+                 f"trainer.checkpoint_every={args.candidate_steps}", *args.overrides]
+    history = stepwise_expansion(base, config=args.config, out_dir=args.out, steps=args.steps, growth=args.growth,
+                                 max_gflops=args.max_gflops, overrides=overrides)
+    print(f"final: {history['final']} (history in {Path(args.out) / 'expansion.json'})")
+
+
 def cmd_demo(args) -> None:
     from paperzoo.demo import run_demo
 
@@ -268,7 +349,7 @@ def cmd_demo(args) -> None:
 
 COMMANDS = {"list": cmd_list, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
             "data": cmd_data, "losses": cmd_losses, "reconstruct": cmd_reconstruct, "extract-codes": cmd_extract_codes, "sample": cmd_sample,
-            "recommend": cmd_recommend, "separate": cmd_separate, "demo": cmd_demo}
+            "recommend": cmd_recommend, "separate": cmd_separate, "predict": cmd_predict, "video": cmd_video, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

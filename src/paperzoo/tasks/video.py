@@ -32,7 +32,7 @@ from paperzoo.io.video import read_video, video_info
 from paperzoo.registry import create_model
 from paperzoo.tasks.base import BaseTask, load_run_config, load_run_weights
 from paperzoo.tasks.data import StepBatches
-from paperzoo.video.transforms import multi_view_scores, sample_clips, test_views, train_view
+from paperzoo.video.transforms import multi_view_scores, sample_clips, eval_views, train_view
 
 
 @dataclass
@@ -159,7 +159,7 @@ class ValClips(Dataset):
     def __getitem__(self, i: int):
         v = self.view
         idx = sample_clips(self.lengths[i], v.frames, v.rate, "uniform")[0]
-        return test_views(read_video(self.paths[i], idx), v.crop, v.short_side, 1)[0], self.labels[i]
+        return eval_views(read_video(self.paths[i], idx), v.crop, v.short_side, 1)[0], self.labels[i]
 
 
 class VideoDataModule(pl.LightningDataModule):

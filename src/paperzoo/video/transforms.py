@@ -102,7 +102,7 @@ def train_view(frames: np.ndarray, crop_size: int, short_side: int, rng: np.rand
     return normalize(x)
 
 
-def test_views(frames: np.ndarray, crop_size: int, short_side: int, crops: int = 1) -> torch.Tensor:
+def eval_views(frames: np.ndarray, crop_size: int, short_side: int, crops: int = 1) -> torch.Tensor:
     """(crops, 3, T, S, S): short side to ``short_side`` then 1 centre crop or 3 crops."""
     x = short_side_scale(to_tensor(frames), short_side)
     if crops == 1:
@@ -122,7 +122,7 @@ def multi_view_scores(model: Callable[[torch.Tensor], torch.Tensor], read: Calla
 
     ``read(indices)`` returns uint8 frames (T, H, W, 3) of one clip.
     """
-    views = torch.cat([test_views(read(idx), crop_size, short_side, crops)
+    views = torch.cat([eval_views(read(idx), crop_size, short_side, crops)
                        for idx in sample_clips(num_frames, frames, rate, "uniform", num_clips=clips)])
     probs = torch.cat([model(views[i : i + batch]).softmax(-1) for i in range(0, len(views), batch)])
     return probs.mean(0)

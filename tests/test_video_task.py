@@ -1,0 +1,136 @@
+"""The video task end to end on a tiny generated dataset: build, train, evaluate, resume-free
+predict, damaged videos skipped in training and refused in predict, `list --flops`, `video expand`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import only_run_dir, run_process, write_config
+from paperzoo.data.moving_shapes import CLASSES
+from paperzoo.video.x3d import X3DSpec
+
+TINY_MODEL = {"name": "r3d_18", "options": {"width": 4, "frames": 4, "rate": 2, "crop": 32}}
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    from paperzoo.data.moving_shapes import build_moving_shapes
+
+    return build_moving_shapes(tmp_path_factory.mktemp("data") / "ms", train=20, test=10, frames=8, size=32)
+
+
+def video_config(tmp_path, shapes, **sections):
+    data = {"source": "moving_shapes", "location": str(shapes), "batch_size": 4, "short_side": 32}
+    return write_config(tmp_path / "video.yaml", tmp_path / "runs", task="video", name="tiny",
+                        trainer={"max_steps": 4, "val_every": 4, "checkpoint_every": 4, "log_every": 2},
+                        model=sections.pop("model", TINY_MODEL), data={**data, **sections.pop("data", {})}, **sections)
+
+
+@pytest.mark.slow
+def test_train_evaluate_and_predict(tmp_path, shapes, cli):
+    cfg = video_config(tmp_path, shapes)
+    code, out, err = cli("train", cfg)
+    assert code == 0, err
+    run = only_run_dir(tmp_path / "runs")
+    code, out, err = cli("evaluate", run)
+    assert code == 0, err
+    metrics = json.loads(out)
+    assert 0 <= metrics["val/top1"] <= 1 and metrics["val/top5"] >= metrics["val/top1"]
+
+    video = next((shapes / "videos" / "left").iterdir())
+    code, out, err = cli("predict", video, "--checkpoint", run, "--json", "--clips", "2")
+    assert code == 0, err
+    top = json.loads(out)
+    assert len(top) == 5 and {t["class"] for t in top} <= set(CLASSES)
+    probs = [t["probability"] for t in top]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
+
+    code, out, err = cli("predict", shapes / "classInd.txt", "--checkpoint", run)
+    assert code == 2 and "not a readable video" in err and len(err.strip().splitlines()) == 1
+    code, out, err = cli("predict", video, "--checkpoint", tmp_path)
+    assert code == 2 and "not a run directory" in err
+
+
+def test_damaged_training_videos_are_skipped_with_a_warning(tmp_path, shapes, capsys):
+    import shutil
+
+    from paperzoo.engine.config import build_config
+    from paperzoo.tasks.video import build_data
+
+    copy = tmp_path / "ms"
+    shutil.copytree(shapes, copy)
+    victim = sorted((copy / "videos" / "up").iterdir())[0]
+    victim.write_bytes(b"garbage")
+    import yaml
+
+    cfg = build_config(yaml.safe_load(video_config(tmp_path, copy).read_text()))
+    data = build_data(cfg)
+    assert data.info["skipped"] == 1
+    assert len(data.train_clips) + len(data.val_set) == 29
+    err = capsys.readouterr().err
+    assert "skipped 1 of" in err and "garbage" not in err
+
+
+def test_training_batches_are_a_function_of_seed_and_step(tmp_path, shapes):
+    import torch
+    import yaml
+
+    from paperzoo.engine.config import build_config
+    from paperzoo.tasks.data import StepBatches
+    from paperzoo.tasks.video import build_data
+
+    data = build_data(build_config(yaml.safe_load(video_config(tmp_path, shapes).read_text())))
+    first = next(iter(StepBatches((data.train_clips, data.train_labels), 4, 0, lambda: 3)))
+    again = next(iter(StepBatches((data.train_clips, data.train_labels), 4, 0, lambda: 3)))
+    assert first[0].shape == (4, 3, 4, 32, 32)
+    torch.testing.assert_close(first[0], again[0])
+    assert torch.equal(first[1], again[1])
+
+
+def test_list_flops_prints_paper_costs(cli):
+    code, out, err = cli("list", "--family", "video", "--flops")
+    assert code == 0, err
+    line = next(x for x in out.splitlines() if x.strip().startswith("x3d_m ") and "GFLOPs" in x)
+    assert "3.79M" in line and "4.73 GFLOPs" in line
+
+
+def test_bad_video_config_is_a_one_line_error(tmp_path, shapes):
+    cfg = video_config(tmp_path, shapes, data={"source": str(tmp_path / "list.txt")})
+    proc = run_process("train", cfg)
+    assert proc.returncode == 2 and "data.val_list is required" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_x3d_expansion_expands_one_axis_per_step(tmp_path, shapes, monkeypatch):
+    from paperzoo.tasks import video_expand
+
+    trained = []
+
+    def fake_train(spec, config, overrides, out_dir, name):  # accuracy grows with frames: motion needs time
+        trained.append(name)
+        return min(1.0, 0.1 * spec.frames)
+
+    monkeypatch.setattr(video_expand, "train_candidate", fake_train)
+    base = X3DSpec(frames=1, rate=4, crop=16, depth=1.0, width=1.0)
+    history = video_expand.stepwise_expansion(base, config="unused", out_dir=tmp_path / "x", steps=2, video_frames=8,
+                                              video_size=32, log=lambda *_: None)
+    assert [s["chosen"] for s in history["steps"]] == ["fast", "fast"]  # ties go to the first axis in AXES order
+    first = history["steps"][0]["candidates"]
+    assert {c["axis"] for c in first} == set(video_expand.AXES)
+    assert all(c["gflops"] > history["base_gflops"] for c in first)
+    assert history["final"]["frames"] == 4
+    assert json.loads((tmp_path / "x" / "expansion.json").read_text())["final"] == history["final"]
+
+
+@pytest.mark.slow
+def test_x3d_expansion_trains_real_candidates(tmp_path, shapes, cli):
+    recipe = video_config(tmp_path, shapes, model={"name": "x3d_xs", "options": {}})
+    code, out, err = cli("video", "expand", "--config", recipe, "--steps", "1", "--candidate-steps", "2",
+                         "--base", "frames=1,rate=4,crop=16,depth=0.5,width=0.5,bottleneck=1.0", "--out", tmp_path / "exp",
+                         "data.limit_val=4")
+    assert code == 0, err
+    history = json.loads((tmp_path / "exp" / "expansion.json").read_text())
+    assert len(history["steps"][0]["candidates"]) == 6 and history["steps"][0]["chosen"] in {
+        "fast", "temporal", "spatial", "depth", "width", "bottleneck"}
