@@ -42,6 +42,12 @@ class C3D(VideoClassifier):
                                 nn.Linear(fc_dim, fc_dim), nn.ReLU(inplace=True))
         self.feature_dim = fc_dim
         self.head = ClassifierHead(fc_dim, num_classes, dropout)
+        # He init: without batch norm, PyTorch's default init shrinks the signal through the 10
+        # weight layers and training from scratch stalls at chance (seen on moving shapes)
+        for m in self.modules():
+            if isinstance(m, (nn.Conv3d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """fc7 activations, the "C3D features" of the paper."""
