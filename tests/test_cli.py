@@ -102,7 +102,7 @@ def test_real_process_exit_status_and_no_traceback(tiny):
     assert not runs.exists()
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "export", "data", "losses", "reconstruct", "demo", "list"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "export", "data", "losses", "reconstruct", "demo", "list", "predict", "video"])
 def test_help_everywhere(cli, command, capsys):
     with pytest.raises(SystemExit) as exc:
         cli(command, "--help")

@@ -47,6 +47,17 @@ def test_train_evaluate_and_predict(tmp_path, shapes, cli):
     probs = [t["probability"] for t in top]
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
 
+    from PIL import Image
+
+    from paperzoo.io.video import read_video
+
+    folder = tmp_path / "frames"  # a frame folder (img_00001.jpg ...) predicts like a file
+    folder.mkdir()
+    for i, frame in enumerate(read_video(video)):
+        Image.fromarray(frame).save(folder / f"img_{i + 1:05d}.jpg")
+    code, out, err = cli("predict", folder, "--checkpoint", run, "--k", "3")
+    assert code == 0 and len(out.strip().splitlines()) == 3, err
+
     code, out, err = cli("predict", shapes / "classInd.txt", "--checkpoint", run)
     assert code == 2 and "not a readable video" in err and len(err.strip().splitlines()) == 1
     code, out, err = cli("predict", video, "--checkpoint", tmp_path)
