@@ -36,6 +36,8 @@ bench: $(VENV)/.installed-dev
 	$(VENV)/bin/python bench/margin_cifar10.py
 	$(VENV)/bin/python bench/prior_sampling.py
 	$(VENV)/bin/python bench/pcrec.py
+	$(VENV)/bin/python bench/video_motion.py
+	$(VENV)/bin/python bench/x3d_expand.py
 	$(VENV)/bin/python bench/audioslots_fsdd2mix.py
 
 clean:
