@@ -114,7 +114,7 @@ def test_bad_video_config_is_a_one_line_error(tmp_path, shapes):
 
 
 @pytest.mark.slow
-def test_x3d_expansion_expands_one_axis_per_step(tmp_path, shapes, monkeypatch):
+def test_x3d_expansion_expands_one_axis_per_step(tmp_path, monkeypatch):
     from paperzoo.tasks import video_expand
 
     trained = []

@@ -193,8 +193,8 @@ def cmd_list(args) -> None:
 
         print("video models at the paper input, 400 classes (GFLOPs = multiply-adds per view):")
         for m in list_models("video"):
-            net = create_model(m.name, num_classes=400) if m.name != "inception_v1_2d" else None
-            if isinstance(net, VideoClassifier) and net.input_spec is not None:
+            net = create_model(m.name, num_classes=400)
+            if isinstance(net, VideoClassifier) and net.input_spec is not None:  # the 2D Inception-V1 has none
                 s = net.input_spec
                 print(f"  {m.name:<22} {count_parameters(net) / 1e6:7.2f}M params {multiply_adds(net) / 1e9:8.2f} GFLOPs"
                       f"  view {s.frames}x{s.crop}x{s.crop} rate {s.rate}")

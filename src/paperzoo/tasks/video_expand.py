@@ -60,9 +60,8 @@ def train_candidate(spec: X3DSpec, config: str, overrides: list[str], out_dir: P
     """Train one candidate with the video task; returns its final single-view top-1."""
     from paperzoo.engine.run import train
 
-    options = {k: v for k, v in asdict(spec).items()}
     run_dir = train(config, [*overrides, f"name={name}", f"out_dir={out_dir}", "model.name=x3d_xs",
-                             f"model.options={json.dumps(options)}", f"data.short_side={spec.crop}"])
+                             f"model.options={json.dumps(asdict(spec))}", f"data.short_side={spec.crop}"])
     rows = [r for r in csv.DictReader(open(run_dir / "metrics.csv")) if r.get("val/top1")]
     return float(rows[-1]["val/top1"])
 
