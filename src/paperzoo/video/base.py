@@ -77,17 +77,18 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def multiply_adds(model: nn.Module, x: torch.Tensor | None = None) -> int:
-    """Multiply-adds of one forward pass (one view) via ``torch.utils.flop_counter`` (FLOPs / 2)."""
+    """Multiply-adds of one forward pass (one view) via ``torch.utils.flop_counter`` (FLOPs / 2).
+
+    Counted on a meta-device copy: shapes only, no arithmetic, so paper-size inputs cost nothing.
+    """
+    import copy
+
     from torch.utils.flop_counter import FlopCounterMode
 
-    x = model.example_input() if x is None else x
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(x)
-    finally:
-        model.train(was_training)
+    shadow = copy.deepcopy(model).to("meta").eval()
+    x = (shadow.example_input() if x is None else x).to("meta")
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        shadow(x)
     return counter.get_total_flops() // 2
 
 
