@@ -178,15 +178,15 @@ def demo_video(out: Path) -> dict:
     from paperzoo.tasks.video import predict_video
 
     _section("Video: a 3D CNN vs a single-frame 2D net on generated moving shapes (motion is the only label; about a minute)")
-    data = build_moving_shapes(out / "video" / "moving_shapes", train=600, test=100, frames=16, size=32)
-    common = [f"out_dir={out / 'runs'}", "trainer.progress_bar=false", f"data.location={data}", "trainer.max_steps=250",
-              "trainer.val_every=250", "trainer.checkpoint_every=250"]
+    data = build_moving_shapes(out / "video" / "moving_shapes", train=600, test=60, frames=16, size=32)
+    common = [f"out_dir={out / 'runs'}", "trainer.progress_bar=false", f"data.location={data}", "trainer.max_steps=150",
+              "trainer.val_every=150", "trainer.checkpoint_every=150"]
     results = {}
     for config in ("video/r3d_18_shapes", "video/single_frame_r2d_18_shapes"):
         run = train(config, common)
         results[config.split("/")[1]] = {"run_dir": str(run), "top1": evaluate(run)["metrics"]["val/top1"]}
     r3d, frame = results["r3d_18_shapes"], results["single_frame_r2d_18_shapes"]
-    print(f"  test top-1 after 250 steps: R3D-18 (narrow) {100 * r3d['top1']:.0f}%, single-frame 2D baseline "
+    print(f"  test top-1 after 150 steps: R3D-18 (narrow) {100 * r3d['top1']:.0f}%, single-frame 2D baseline "
           f"{100 * frame['top1']:.0f}% (chance 10%)")
     video = next((data / "videos" / "rotate_cw").glob("*.mp4"))
     top = predict_video(video, r3d["run_dir"], k=3)
