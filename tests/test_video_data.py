@@ -100,6 +100,32 @@ def test_moving_shapes_is_deterministic_and_motion_only():
     assert all(np.array_equal(static[0], f) for f in static)
 
 
+def test_moving_shapes_middle_frame_pose_does_not_depend_on_the_class():
+    """The mid-clip centre, angle and scale have one distribution for all ten classes (no position leak)."""
+    from scipy.stats import ks_2samp
+
+    from paperzoo.data.moving_shapes import MID_HIGH, MID_LOW, _trajectory
+
+    frames, draws = 15, 300
+    middle = {}
+    for cls in CLASSES:
+        rng = np.random.default_rng(0)
+        poses = []
+        for _ in range(draws):
+            centres, angles, scales = _trajectory(cls, rng, frames, glyph_size=0.3)
+            poses.append((*centres[frames // 2], angles[frames // 2] % (2 * np.pi), scales[frames // 2]))
+        middle[cls] = np.array(poses)
+    for cls, pose in middle.items():
+        assert MID_LOW <= pose[:, :2].min() and pose[:, :2].max() <= MID_HIGH, cls
+        np.testing.assert_allclose(pose[:, 3], 1.0)
+        for axis in range(3):  # x, y, angle against the static class
+            assert ks_2samp(pose[:, axis], middle["static"][:, axis]).pvalue > 1e-3, (cls, axis)
+    # and far movers really do reach the frame's edges at the clip's ends
+    rng = np.random.default_rng(1)
+    ends = np.concatenate([_trajectory("right", rng, frames, 0.3)[0][[0, -1], 0] for _ in range(draws)])
+    assert ends.min() < 0.1 and ends.max() > 0.9
+
+
 def test_build_moving_shapes_writes_a_ucf101_layout(tmp_path):
     root = build_moving_shapes(tmp_path / "ms", train=12, test=6, frames=8, size=32, seed=3)
     train, test = read_video_list(root / "trainlist01.txt"), read_video_list(root / "testlist01.txt")

@@ -74,10 +74,12 @@ class Config(RunConfig):
 
 def moving_shapes_location(d: VideoDataConfig) -> Path:
     from paperzoo.data.cifar10 import cache_dir
+    from paperzoo.data.moving_shapes import GENERATOR_VERSION
 
     if d.location:
         return Path(d.location)
-    name = f"moving_shapes_{d.shapes_train}_{d.shapes_test}_{d.shapes_frames}x{d.shapes_size}_seed{d.shapes_seed}"
+    # the generator version is in the name, so a cache built by an older generator is never reused
+    name = f"moving_shapes_v{GENERATOR_VERSION}_{d.shapes_train}_{d.shapes_test}_{d.shapes_frames}x{d.shapes_size}_seed{d.shapes_seed}"
     return cache_dir() / name
 
 
