@@ -3,7 +3,7 @@
 Data: moving shapes (``paperzoo.data.moving_shapes``), seed 0: 2,000 train / 500 test clips of
 16 frames at 32 x 32, ten motion classes (chance 10%), written as H.264 mp4 and decoded by PyAV on
 every step. Each model: its bundled config ``video/<model>_shapes`` (narrowed widths, the input
-there: e.g. 8 frames at rate 2, 32 x 32; I3D reads the clips upsampled to 64 x 64,
+there: e.g. 8 frames at rate 2, 32 x 32; I3D, S3D and S3D-G read the clips upsampled to 64 x 64,
 C3D trains with Adam 3e-4), Adam 1e-3 cosine, batch 32, ``--steps`` steps, seed 0.
 Top-1: single view (centre clip, full frame) on the 500 test clips.
 Columns: params and GFLOPs (multiply-adds) per view of the trained CPU config, and of the paper
@@ -31,6 +31,7 @@ from _results import RESULTS, table, write_results  # noqa: E402
 from paperzoo.engine.config import load_config  # noqa: E402
 from paperzoo.engine.run import quiet_lightning, train  # noqa: E402
 from paperzoo.registry import create_model  # noqa: E402
+from paperzoo.data.moving_shapes import GENERATOR_VERSION  # noqa: E402
 from paperzoo.tasks.video import ensure_moving_shapes  # noqa: E402
 from paperzoo.video.base import count_parameters, multiply_adds  # noqa: E402
 
@@ -38,6 +39,7 @@ MODELS = ["c3d", "r3d_18", "r3d_34", "r2plus1d_18", "r2plus1d_34", "t3d", "i3d",
           "fast_only_r50", "x3d_xs", "x3d_s", "x3d_m", "single_frame_r2d_18"]
 BASELINES = {"single_frame_r2d_18"}
 NAME = "video_motion"
+DATASET = f"moving_shapes v{GENERATOR_VERSION}"  # rows measured on another generator version are dropped
 
 
 def inference_rate(model: torch.nn.Module, batch: int = 32, reps: int = 3) -> float:
@@ -71,7 +73,7 @@ def run_model(name: str, steps: int, out: Path) -> dict:
     small = create_model(name, num_classes=10, **cfg.model.options)
     paper = create_model(name, num_classes=400)
     spec = small.input_spec
-    return {"model": name, "view": f"{spec.frames}x{spec.rate} {spec.crop}^2", "params": count_parameters(small),
+    return {"model": name, "dataset": DATASET, "view": f"{spec.frames}x{spec.rate} {spec.crop}^2", "params": count_parameters(small),
             "gflops": multiply_adds(small) / 1e9, "paper_params": count_parameters(paper), "paper_gflops": multiply_adds(paper) / 1e9,
             "paper_view": f"{paper.input_spec.frames}x{paper.input_spec.rate} {paper.input_spec.crop}^2",
             "train_seconds": seconds, "steps": steps, "infer_clips_per_s": inference_rate(small), **last_metrics(run_dir)}
@@ -89,10 +91,10 @@ def markdown(rows: list[dict], settings: dict) -> str:
                      f"{r['train_clips_per_s']:.0f}" if r["train_clips_per_s"] else "-", f"{r['infer_clips_per_s']:.0f}",
                      f"{r['train_seconds'] / 60:.1f} min"])
     steps = sorted({r["steps"] for r in rows})
-    return (f"Moving shapes (generated, seed 0): 2,000 train / 500 test clips, 16 frames, 32x32, 10 motion classes "
+    return (f"Moving shapes (generated, generator v{GENERATOR_VERSION}, seed 0): 2,000 train / 500 test clips, 16 frames, 32x32, 10 motion classes "
             f"(chance 10%). Each model: bundled config `video/<model>_shapes`, {', '.join(map(str, steps))} steps of batch 32, "
-            "Adam 1e-3 cosine (C3D, which has no batch norm: 3e-4), seed 0; I3D reads the clips upsampled to 64x64, all 16 frames "
-            "(at 32x32, 8 frames, its 8x early downsampling left 23.6%; S3D / S3D-G rows are still the 32x32 runs). Top-1 on the 500 test clips, one centre view. GFLOPs are multiply-adds per view "
+            "Adam 1e-3 cosine (C3D, which has no batch norm: 3e-4), seed 0; the Inception nets (I3D, S3D, S3D-G) read the clips "
+            "upsampled to 64x64, all 16 frames (at 32x32, 8 frames, their 8x early downsampling left 14-24%). Top-1 on the 500 test clips, one centre view. GFLOPs are multiply-adds per view "
             "(`torch.utils.flop_counter`). Throughput on this 2-core CPU (train includes PyAV decoding).\n\n" + table(head, body) +
             "\n\nValidation top-1 during training (step: top-1): " +
             "; ".join(f"{r['model']} " + ", ".join(f"{s}: {100 * a:.0f}" for s, a in r["curve"]) for r in rows) + "\n")
@@ -111,7 +113,8 @@ def main(argv=None):
     cfg = load_config(f"video/{args.models[0]}_shapes")
     ensure_moving_shapes(cfg.data)
     previous = RESULTS / f"{NAME}.json"
-    rows = {r["model"]: r for r in json.loads(previous.read_text())["rows"]} if previous.is_file() else {}
+    old = json.loads(previous.read_text())["rows"] if previous.is_file() else []
+    rows = {r["model"]: r for r in old if r.get("dataset") == DATASET}
     out = Path(tempfile.mkdtemp(prefix="bench_video_"))
     for name in args.models:
         row = run_model(name, args.steps, out)
