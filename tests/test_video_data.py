@@ -200,7 +200,7 @@ def test_multi_view_scores_average_softmax_over_clips_and_crops():
         seen.append(x.shape[0])
         return x.mean(dim=(1, 2, 3, 4))[:, None] * torch.tensor([[1.0, -1.0, 0.5]])
 
-    probs = multi_view_scores(model, lambda idx: video[idx], 40, frames=4, rate=2, crop_size=32, short_side=32, clips=4, crops=3)
+    probs = multi_view_scores(model, lambda idx: (video[idx], None), 40, frames=4, rate=2, crop_size=32, short_side=32, clips=4, crops=3)
     assert sum(seen) == 12 and probs.shape == (3,)
     views = torch.cat([eval_views(video[i], 32, 32, 3) for i in sample_clips(40, 4, 2, "uniform", num_clips=4)])
     torch.testing.assert_close(probs, model(views).softmax(-1).mean(0))

@@ -9,11 +9,18 @@ resized to ``data.short_side`` (default crop x 8/7, i.e. 128 for a 112 crop), a 
 (for real data) a random horizontal flip. Flips are off for moving shapes: they would turn
 "right" into "left". Validation: one centre clip, centre crop; ``val/top1``, ``val/top5``.
 
+Models whose ``input_spec.inputs`` include ``flow`` or ``warped_flow`` (two-stream, TSN flow,
+two-stream I3D) read optical flow from a disk cache computed once per dataset with
+``data.flow_method`` (farneback, dis, tvl1) in ``data.flow_format`` (jpeg: the 8-bit convention;
+npy: float16), under ``data.flow_dir`` (default: the paperzoo cache). The cache is built at setup,
+resuming where a stopped build left off; ``paperzoo data flow`` builds it ahead of time.
+
 Videos that cannot be opened are skipped with one warning line and counted (``info["skipped"]``).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +39,20 @@ from paperzoo.io.video import read_video, video_info
 from paperzoo.registry import create_model
 from paperzoo.tasks.base import BaseTask, load_run_config, load_run_weights
 from paperzoo.tasks.data import StepBatches
-from paperzoo.video.transforms import multi_view_scores, sample_clips, eval_views, train_view
+from paperzoo.video.flow import (
+    build_flow_cache,
+    compute_flow,
+    dequantize,
+    quantize,
+    read_flow_cache,
+    read_frames,
+)
+from paperzoo.video.transforms import (
+    eval_views,
+    multi_view_scores,
+    sample_view,
+    train_view,
+)
 
 
 @dataclass
@@ -54,6 +74,9 @@ class VideoDataConfig:
     shapes_seed: int = 0
     short_side: Optional[int] = None  # default: round(crop * 8 / 7)
     flip: Optional[bool] = None  # default: on for real data, off for moving shapes
+    flow_method: str = "farneback"  # for models that read optical flow: farneback, dis, tvl1
+    flow_format: str = "jpeg"  # jpeg (8-bit, +/-20 px) or npy (float16)
+    flow_dir: Optional[str] = None  # flow cache root; default: the paperzoo cache
     batch_size: int = 16
     limit_train: Optional[int] = None
     limit_val: Optional[int] = None
@@ -70,6 +93,12 @@ class Config(RunConfig):
             raise ConfigError("data.val_list is required when data.source is an annotation list")
         if self.data.batch_size < 1:
             raise ConfigError("data.batch_size must be >= 1")
+        from paperzoo.video.flow import FORMATS, METHODS
+
+        if self.data.flow_method not in METHODS:
+            raise ConfigError(f"data.flow_method must be one of {', '.join(METHODS)}, got {self.data.flow_method!r}")
+        if self.data.flow_format not in FORMATS:
+            raise ConfigError(f"data.flow_format must be one of {', '.join(FORMATS)}, got {self.data.flow_format!r}")
 
 
 def moving_shapes_location(d: VideoDataConfig) -> Path:
@@ -126,6 +155,41 @@ class ViewSpec:
     rate: int
     crop: int
     short_side: int
+    segments: int = 1
+    inputs: tuple[str, ...] = ("rgb",)
+
+
+def flow_folders(paths: list[Path], d: VideoDataConfig, kind: str) -> list[Path]:
+    """Cache folder of each video's ``kind`` flow (flow / warped_flow): a frame folder that already
+    holds ``x_``/``y_`` images is its own; otherwise <root>/<method>[_warped]_<format>/<path below the
+    videos' common folder>."""
+    from paperzoo.data.cifar10 import cache_dir
+
+    root = Path(d.flow_dir) if d.flow_dir else cache_dir() / "flow"
+    variant = f"{d.flow_method}{'_warped' if kind == 'warped_flow' else ''}_{d.flow_format}"
+    resolved = [p.resolve() for p in paths]
+    common = Path(os.path.commonpath([str(p.parent) for p in resolved]))
+    out = []
+    for p in resolved:
+        if p.is_dir() and (p / "x_00001.jpg").is_file() and kind == "flow":
+            out.append(p)
+        else:
+            out.append(root / common.name / variant / p.relative_to(common).with_suffix(""))
+    return out
+
+
+class ClipReader:
+    """Reads what a model's inputs need for frame indices of one video: (RGB frames or None, flow or None)."""
+
+    def __init__(self, paths: list[Path], lengths: list[int], inputs: tuple[str, ...], flows: list[Path] | None):
+        self.paths, self.lengths, self.inputs, self.flows = paths, lengths, inputs, flows
+
+    def __call__(self, i: int, idx: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        rgb = read_video(self.paths[i], idx) if "rgb" in self.inputs else None
+        flow = None
+        if self.flows is not None:  # field t is frame t -> t + 1; the last frame reuses the last field
+            flow = read_flow_cache(self.flows[i], np.minimum(idx, max(self.lengths[i] - 2, 0)))
+        return rgb, flow
 
 
 class TrainClips:
@@ -134,34 +198,53 @@ class TrainClips:
     The augmentation of a batch is seeded by (seed, rows), so a resumed run sees the same batches.
     """
 
-    def __init__(self, paths, lengths, view: ViewSpec, flip: bool, seed: int):
-        self.paths, self.lengths, self.view, self.flip, self.seed = paths, lengths, view, flip, seed
+    def __init__(self, reader: ClipReader, view: ViewSpec, flip: bool, seed: int):
+        self.reader, self.view, self.flip, self.seed = reader, view, flip, seed
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.reader.paths)
 
     def __getitem__(self, rows: torch.Tensor) -> torch.Tensor:
         rng = np.random.default_rng([self.seed, *rows.tolist()])
         v, out = self.view, []
         for r in rows.tolist():
-            idx = sample_clips(self.lengths[r], v.frames, v.rate, "random", rng=rng)[0]
-            out.append(train_view(read_video(self.paths[r], idx), v.crop, v.short_side, rng, self.flip))
+            idx = sample_view(self.reader.lengths[r], v.frames, v.rate, v.segments, "random", rng=rng)[0]
+            rgb, flow = self.reader(r, idx)
+            out.append(train_view(rgb, v.crop, v.short_side, rng, self.flip, flow=flow))
         return torch.stack(out)
 
 
 class ValClips(Dataset):
-    """One centre clip, centre crop per video."""
+    """One centre clip (or the segments' centre snippets), centre crop per video."""
 
-    def __init__(self, paths, labels, lengths, view: ViewSpec):
-        self.paths, self.labels, self.lengths, self.view = paths, labels, lengths, view
+    def __init__(self, reader: ClipReader, labels: list[int], view: ViewSpec):
+        self.reader, self.labels, self.view = reader, labels, view
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.labels)
 
     def __getitem__(self, i: int):
         v = self.view
-        idx = sample_clips(self.lengths[i], v.frames, v.rate, "uniform")[0]
-        return eval_views(read_video(self.paths[i], idx), v.crop, v.short_side, 1)[0], self.labels[i]
+        idx = sample_view(self.reader.lengths[i], v.frames, v.rate, v.segments, "uniform")[0]
+        rgb, flow = self.reader(i, idx)
+        return eval_views(rgb, v.crop, v.short_side, 1, flow=flow)[0], self.labels[i]
+
+
+def flow_kind(inputs: tuple[str, ...]) -> str | None:
+    kinds = [i for i in inputs if i in ("flow", "warped_flow")]
+    if len(kinds) > 1:
+        raise ConfigError("a model reads at most one kind of flow")
+    return kinds[0] if kinds else None
+
+
+def prepare_flow(paths: list[Path], d: VideoDataConfig, inputs: tuple[str, ...]) -> list[Path] | None:
+    """The flow cache folders of ``paths``, computing what is missing (resumable)."""
+    kind = flow_kind(inputs)
+    if kind is None:
+        return None
+    folders = flow_folders(paths, d, kind)
+    build_flow_cache(paths, folders, method=d.flow_method, warped=kind == "warped_flow", fmt=d.flow_format)
+    return folders
 
 
 class VideoDataModule(pl.LightningDataModule):
@@ -173,9 +256,10 @@ class VideoDataModule(pl.LightningDataModule):
         if d.batch_size > len(tp):
             raise ConfigError(f"data.batch_size={d.batch_size} is larger than the training set ({len(tp)} videos)")
         flip = (d.source != "moving_shapes") if d.flip is None else d.flip
-        self.train_clips = TrainClips(tp, tn, view, flip, cfg.seed)
+        flows = prepare_flow(tp + vp, d, view.inputs)
+        self.train_clips = TrainClips(ClipReader(tp, tn, view.inputs, flows and flows[: len(tp)]), view, flip, cfg.seed)
         self.train_labels = torch.tensor(tl)
-        self.val_set = ValClips(vp, vl, vn, view)
+        self.val_set = ValClips(ClipReader(vp, vn, view.inputs, flows and flows[len(tp) :]), vl, view)
         self.batch_size, self.seed = d.batch_size, cfg.seed
         self.info = {"num_classes": len(train.classes), "classes": list(train.classes), "skipped": skipped_train + skipped_val,
                      "view": view}
@@ -192,7 +276,7 @@ def view_for(cfg: Config, model_spec) -> ViewSpec:
     short = cfg.data.short_side or round(model_spec.crop * 8 / 7)
     if short < model_spec.crop:
         raise ConfigError(f"data.short_side={short} is smaller than the crop {model_spec.crop}")
-    return ViewSpec(model_spec.frames, model_spec.rate, model_spec.crop, short)
+    return ViewSpec(model_spec.frames, model_spec.rate, model_spec.crop, short, model_spec.segments, tuple(model_spec.inputs))
 
 
 def build_data(cfg: Config, data_dir=None) -> VideoDataModule:
@@ -211,8 +295,10 @@ class VideoClassificationTask(BaseTask):
 
     def training_step(self, batch, batch_idx):
         x, y = batch
-        loss = F.cross_entropy(self.model(x), y)
+        loss, parts = self.model.training_loss(x, y)
         self.log("train/loss", loss, prog_bar=True)
+        for name, value in parts.items():
+            self.log(f"train/{name}", value)
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -254,8 +340,18 @@ def predict_video(path: str | Path, run_dir: str | Path, *, clips: int | None = 
     """
     task = load_video_classifier(run_dir)
     view = view_for(task.cfg, task.model.input_spec)
-    frames = read_video(path)  # whole video once; each view indexes it
-    probs = multi_view_scores(task.model, lambda idx: frames[idx], len(frames), frames=view.frames, rate=view.rate,
-                              crop_size=view.crop, short_side=view.short_side, clips=clips or 3, crops=crops or 1)
+    frames = read_frames(path)  # whole video once; each view indexes it
+    flow, kind = None, flow_kind(view.inputs)
+    if kind is not None:  # computed in memory as training saw it (8-bit round trip for the jpeg cache)
+        d = task.cfg.data
+        flow = compute_flow(frames, d.flow_method, warped=kind == "warped_flow")
+        flow = dequantize(quantize(flow)) if d.flow_format == "jpeg" else flow.astype(np.float16).astype(np.float32)
+
+    def read(idx):
+        return (frames[idx] if "rgb" in view.inputs else None,
+                flow[np.minimum(idx, len(flow) - 1)] if flow is not None else None)
+
+    probs = multi_view_scores(task.model, read, len(frames), frames=view.frames, rate=view.rate, crop_size=view.crop,
+                              short_side=view.short_side, clips=clips or 3, crops=crops or 1, segments=view.segments)
     top = probs.topk(min(k, len(probs)))
     return [(task.classes[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist())]

@@ -1,8 +1,11 @@
 """What every video classifier shares: the input spec (view protocol), features without the head,
 a swappable head, and FLOP counting.
 
-Every model maps a clip ``(B, 3, T, H, W)`` (float, normalised RGB) to logits ``(B, num_classes)``;
-``forward_features`` returns the pooled ``(B, feature_dim)`` vector the head reads.
+Every model maps a clip ``(B, C, T, H, W)`` to logits ``(B, num_classes)``; ``forward_features``
+returns the pooled ``(B, feature_dim)`` vector the head reads. The channels are the model's
+``input_spec.inputs`` stacked in order: ``rgb`` (3, normalised), ``flow`` / ``warped_flow`` (2: u, v
+in pixels, field t is frame t -> t + 1). Segment models (TSN, conv fusion) read
+``segments`` snippets of ``frames`` frames each, one after the other along T.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -28,9 +32,36 @@ class InputSpec:
     test_crop: int | None = None
     clips: int = 10
     crops: int = 3
+    inputs: tuple[str, ...] = ("rgb",)
+    segments: int = 1
+
+    def __post_init__(self):
+        unknown = set(self.inputs) - set(INPUT_CHANNELS)
+        if unknown or not self.inputs:
+            raise ValueError(f"inputs must be some of {', '.join(INPUT_CHANNELS)}, got {self.inputs}")
+
+    @property
+    def channels(self) -> int:
+        return sum(INPUT_CHANNELS[i] for i in self.inputs)
+
+    @property
+    def total_frames(self) -> int:
+        return self.frames * self.segments
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+INPUT_CHANNELS = {"rgb": 3, "flow": 2, "warped_flow": 2}
+
+
+def split_inputs(x: torch.Tensor, spec: InputSpec) -> dict[str, torch.Tensor]:
+    """The model input ``(B, C, T, H, W)`` cut into its named parts (``rgb``, ``flow``, ...)."""
+    out, start = {}, 0
+    for name in spec.inputs:
+        out[name] = x[:, start : start + INPUT_CHANNELS[name]]
+        start += INPUT_CHANNELS[name]
+    return out
 
 
 class ClassifierHead(nn.Module):
@@ -57,6 +88,11 @@ class VideoClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))
 
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss the video task minimises, and extra terms to log; cross-entropy unless a model
+        trains several heads (two-stream) or has an auxiliary loss (MotionNet)."""
+        return F.cross_entropy(self(x), y), {}
+
     def reset_head(self, num_classes: int, dropout: float | None = None) -> None:
         """Replace the classifier (e.g. to fine-tune a Kinetics model on a new label set)."""
         p = self.head.dropout.p if dropout is None else dropout
@@ -64,7 +100,7 @@ class VideoClassifier(nn.Module):
 
     def example_input(self, batch: int = 1, spec: InputSpec | None = None) -> torch.Tensor:
         s = spec or self.input_spec
-        return torch.zeros(batch, 3, s.frames, s.crop, s.crop)
+        return torch.zeros(batch, s.channels, s.total_frames, s.crop, s.crop)
 
 
 def global_pool(x: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,14 @@ Clip samplers return frame indices for clips of ``frames`` frames taken every ``
     random   one clip at a uniformly random start (training)
     uniform  ``num_clips`` clips with evenly spaced starts, first at 0 and last at the end (testing)
     dense    consecutive non-overlapping clips covering the video
+
+``sample_segments`` is TSN's sparse sampling: the video is cut into K equal segments and one
+snippet of ``length`` consecutive frames is taken from each (random position when training, the
+segment's centre - or ``num_clips`` evenly spaced positions - when testing).
+
+Optical flow rides along as extra channels after the RGB ones (see ``paperzoo.video.base``): the
+spatial transforms move it with the pixels and fix its values (resizing scales the displacement,
+a horizontal flip negates u); only the RGB channels are normalised.
 """
 
 from __future__ import annotations
@@ -48,19 +56,65 @@ def sample_clips(num_frames: int, frames: int, rate: int, mode: str, *, num_clip
     return np.minimum(idx, num_frames - 1).astype(np.int64)
 
 
+def sample_segments(num_frames: int, segments: int, length: int, mode: str, *, num_clips: int = 1,
+                    rng: np.random.Generator | None = None) -> np.ndarray:
+    """(num_clips, segments * length) frame indices: one ``length``-frame snippet per equal segment."""
+    if num_frames < 1 or segments < 1 or length < 1 or num_clips < 1:
+        raise InvalidArgumentError("num_frames, segments, length and num_clips must be positive")
+    starts_room = max(num_frames - length + 1, 1)  # snippet start positions available
+    bounds = np.linspace(0, starts_room, segments + 1)
+    seg = bounds[1:] - bounds[:-1]
+    if mode == "random":
+        starts = (bounds[:-1] + (rng or np.random.default_rng()).random(segments) * seg)[None]
+    elif mode == "uniform":
+        where = (np.arange(num_clips) + 0.5) / num_clips  # fraction of the way into each segment
+        starts = bounds[None, :-1] + where[:, None] * seg[None]
+    else:
+        raise InvalidArgumentError(f"unknown segment sampling {mode!r}; use random or uniform")
+    starts = np.minimum(np.floor(starts).astype(np.int64), starts_room - 1)
+    idx = starts[..., None] + np.arange(length)
+    return np.minimum(idx.reshape(len(starts), -1), num_frames - 1).astype(np.int64)
+
+
+def sample_view(num_frames: int, frames: int, rate: int, segments: int, mode: str, *, num_clips: int = 1,
+                rng: np.random.Generator | None = None) -> np.ndarray:
+    """Frame indices for a model's view: a clip (``segments == 1``) or TSN-style segment snippets."""
+    if segments == 1:
+        return sample_clips(num_frames, frames, rate, mode, num_clips=num_clips, rng=rng)
+    if rate != 1:
+        raise InvalidArgumentError("segment snippets are consecutive frames (rate 1)")
+    return sample_segments(num_frames, segments, frames, mode, num_clips=num_clips, rng=rng)
+
+
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
     """uint8 (T, H, W, 3) -> float (3, T, H, W) in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float().div_(255)
 
 
-def short_side_scale(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize (C, T, H, W) so the shorter side is ``size`` (bilinear, aspect kept)."""
+def to_clip(frames: np.ndarray | None, flow: np.ndarray | None = None) -> torch.Tensor:
+    """(C, T, H, W): RGB in [0, 1] (uint8 (T, H, W, 3)) then flow in pixels ((T, H, W, 2)), either may be None."""
+    parts = []
+    if frames is not None:
+        parts.append(to_tensor(frames))
+    if flow is not None:
+        parts.append(torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32)).permute(3, 0, 1, 2))
+    return torch.cat(parts)
+
+
+def short_side_scale(x: torch.Tensor, size: int, *, flow: bool = False) -> torch.Tensor:
+    """Resize (C, T, H, W) so the shorter side is ``size`` (bilinear, aspect kept).
+
+    ``flow``: the last two channels are (u, v) displacements, scaled with the image.
+    """
     h, w = x.shape[-2:]
     if min(h, w) == size:
         return x
     nh, nw = (size, max(1, round(w * size / h))) if h <= w else (max(1, round(h * size / w)), size)
     y = F.interpolate(x.transpose(0, 1), size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
-    return y.transpose(0, 1)
+    y = y.transpose(0, 1)
+    if flow:
+        y = torch.cat([y[:-2], y[-2:-1] * (nw / w), y[-1:] * (nh / h)])
+    return y
 
 
 def crop(x: torch.Tensor, top: int, left: int, size: int) -> torch.Tensor:
@@ -85,8 +139,12 @@ def three_crops(x: torch.Tensor, size: int) -> list[torch.Tensor]:
     return [crop(x, top, (w - size) // 2, size) for top in (0, (h - size) // 2, h - size)]
 
 
-def horizontal_flip(x: torch.Tensor) -> torch.Tensor:
-    return x.flip(-1)
+def horizontal_flip(x: torch.Tensor, *, flow: bool = False) -> torch.Tensor:
+    """Mirror left-right; ``flow``: the last two channels are (u, v), and u changes sign."""
+    y = x.flip(-1)
+    if flow:
+        y = torch.cat([y[:-2], -y[-2:-1], y[-1:]])
+    return y
 
 
 def normalize(x: torch.Tensor, mean=KINETICS_MEAN, std=KINETICS_STD) -> torch.Tensor:
@@ -94,35 +152,50 @@ def normalize(x: torch.Tensor, mean=KINETICS_MEAN, std=KINETICS_STD) -> torch.Te
     return (x - torch.tensor(mean).view(shape)) / torch.tensor(std).view(shape)
 
 
-def train_view(frames: np.ndarray, crop_size: int, short_side: int, rng: np.random.Generator, flip: bool = True) -> torch.Tensor:
+def _normalize_rgb(x: torch.Tensor, rgb: bool) -> torch.Tensor:
+    """Normalise channels 0-2 of (C, T, H, W) or (B, C, T, H, W) when they are RGB; flow stays in pixels."""
+    if not rgb:
+        return x
+    c = 0 if x.dim() == 4 else 1
+    return torch.cat([normalize(x.narrow(c, 0, 3)), x.narrow(c, 3, x.shape[c] - 3)], c)
+
+
+def train_view(frames: np.ndarray | None, crop_size: int, short_side: int, rng: np.random.Generator, flip: bool = True,
+               flow: np.ndarray | None = None) -> torch.Tensor:
     """Training augmentation: short side to ``short_side``, random square crop, random flip, normalise."""
-    x = random_crop(short_side_scale(to_tensor(frames), short_side), crop_size, rng)
+    has_flow = flow is not None
+    x = random_crop(short_side_scale(to_clip(frames, flow), short_side, flow=has_flow), crop_size, rng)
     if flip and rng.random() < 0.5:
-        x = horizontal_flip(x)
-    return normalize(x)
+        x = horizontal_flip(x, flow=has_flow)
+    return _normalize_rgb(x, frames is not None)
 
 
-def eval_views(frames: np.ndarray, crop_size: int, short_side: int, crops: int = 1) -> torch.Tensor:
-    """(crops, 3, T, S, S): short side to ``short_side`` then 1 centre crop or 3 crops."""
-    x = short_side_scale(to_tensor(frames), short_side)
+def eval_views(frames: np.ndarray | None, crop_size: int, short_side: int, crops: int = 1,
+               flow: np.ndarray | None = None) -> torch.Tensor:
+    """(crops, C, T, S, S): short side to ``short_side`` then 1 centre crop or 3 crops."""
+    x = short_side_scale(to_clip(frames, flow), short_side, flow=flow is not None)
     if crops == 1:
         views = [center_crop(x, crop_size)]
     elif crops == 3:
         views = three_crops(x, crop_size)
     else:
         raise InvalidArgumentError("crops must be 1 or 3")
-    return normalize(torch.stack(views))
+    return _normalize_rgb(torch.stack(views), frames is not None)
 
 
 @torch.no_grad()
-def multi_view_scores(model: Callable[[torch.Tensor], torch.Tensor], read: Callable[[np.ndarray], np.ndarray], num_frames: int, *,
+def multi_view_scores(model: Callable[[torch.Tensor], torch.Tensor], read: Callable[[np.ndarray], tuple], num_frames: int, *,
                       frames: int, rate: int, crop_size: int, short_side: int, clips: int = 10, crops: int = 3,
-                      batch: int = 8) -> torch.Tensor:
+                      batch: int = 8, segments: int = 1) -> torch.Tensor:
     """Video-level class probabilities: softmax scores averaged over ``clips`` x ``crops`` views.
 
-    ``read(indices)`` returns uint8 frames (T, H, W, 3) of one clip.
+    ``read(indices)`` returns ``(frames, flow)`` of one view: uint8 (T, H, W, 3) or None, and
+    (T, H, W, 2) flow or None.
     """
-    views = torch.cat([eval_views(read(idx), crop_size, short_side, crops)
-                       for idx in sample_clips(num_frames, frames, rate, "uniform", num_clips=clips)])
+    views = []
+    for idx in sample_view(num_frames, frames, rate, segments, "uniform", num_clips=clips):
+        rgb, flow = read(idx)
+        views.append(eval_views(rgb, crop_size, short_side, crops, flow=flow))
+    views = torch.cat(views)
     probs = torch.cat([model(views[i : i + batch]).softmax(-1) for i in range(0, len(views), batch)])
     return probs.mean(0)

@@ -1,0 +1,195 @@
+"""Optical flow through OpenCV, warped flow (camera motion removed), and the on-disk flow cache.
+
+Flow between frames t and t+1 is ``(H, W, 2)`` float32 ``(u, v)`` in pixels such that
+``frame_t[y, x] ~= frame_t1[y + v, x + u]`` (OpenCV's convention: content moving right has u > 0).
+A video of N frames has N - 1 flow fields.
+
+Methods (``compute_flow(frames, method)``):
+
+    farneback  polynomial expansion (Farneback 2003), OpenCV's classic dense flow; fast
+    dis        Dense Inverse Search (Kroeger et al. 2016), the "fast" preset; fastest
+    tvl1       TV-L1 (Zach et al. 2007), what the two-stream / TSN / I3D papers used; needs
+               opencv-contrib (``cv2.optflow``), slowest
+
+Warped flow (TSN, after Wang & Schmid's improved trajectories): the camera motion between two
+frames is a homography fitted by RANSAC to ORB feature matches (SURF, the original choice, is
+patented and not in OpenCV builds); the second frame is warped onto the first with it before the
+flow is computed, so what remains is the actors' motion.
+
+Disk cache, per video, in the common 8-bit JPEG convention of denseflow / mmaction2
+(``x_00001.jpg``, ``y_00001.jpg`` for the flow from frame 1 to 2): values clipped to
++/- ``bound`` pixels (20) and mapped linearly to 0..255, i.e. a step of 2 * bound / 255 = 0.157 px;
+or as one float16 ``flow.npy`` ``(N - 1, H, W, 2)`` when the quantisation matters (small frames).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+from PIL import Image
+
+from paperzoo.errors import DataError, InvalidArgumentError
+from paperzoo.io.atomic import atomic_dir
+from paperzoo.io.video import read_frame_folder, read_video
+
+METHODS = ("farneback", "dis", "tvl1")
+FORMATS = ("jpeg", "npy")
+DEFAULT_BOUND = 20.0
+DONE = "flow.json"  # written last in each video's cache folder: its presence means complete
+
+
+def _cv2():
+    try:
+        import cv2
+    except ImportError as exc:  # pragma: no cover - a dependency
+        raise DataError(f"optical flow needs OpenCV (pip install opencv-contrib-python-headless): {exc}") from None
+    return cv2
+
+
+def flow_function(method: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """A function (gray_t, gray_t1) -> (H, W, 2) float32 flow for ``method``."""
+    cv2 = _cv2()
+    if method == "farneback":
+        # OpenCV's documented example settings: pyramid scale 0.5, 3 levels, window 15, 3 iterations, poly_n 5, sigma 1.2
+        return lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    if method == "dis":
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        return lambda a, b: dis.calc(a, b, None)
+    if method == "tvl1":
+        if not hasattr(cv2, "optflow"):
+            raise DataError("TV-L1 flow needs opencv-contrib (pip install opencv-contrib-python-headless)")
+        tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
+        return lambda a, b: tvl1.calc(a, b, None)
+    raise InvalidArgumentError(f"unknown flow method {method!r}; use one of {', '.join(METHODS)}")
+
+
+def _gray(frames: np.ndarray) -> list[np.ndarray]:
+    cv2 = _cv2()
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise DataError(f"optical flow needs (T, H, W, 3) uint8 frames, got {frames.dtype} {frames.shape}")
+    if len(frames) < 2:
+        raise DataError(f"optical flow needs at least 2 frames, got {len(frames)}")
+    return [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+
+
+def camera_homography(gray_t: np.ndarray, gray_t1: np.ndarray, *, features: int = 500, min_matches: int = 12) -> np.ndarray:
+    """3x3 homography mapping frame t+1's pixel coordinates onto frame t's (identity when too few matches).
+
+    ORB keypoints, brute-force Hamming matching with cross-check, RANSAC (3 px reprojection threshold).
+    """
+    cv2 = _cv2()
+    orb = cv2.ORB_create(nfeatures=features, edgeThreshold=8, patchSize=15)
+    k0, d0 = orb.detectAndCompute(gray_t, None)
+    k1, d1 = orb.detectAndCompute(gray_t1, None)
+    if d0 is None or d1 is None:
+        return np.eye(3)
+    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(d1, d0)
+    if len(matches) < min_matches:
+        return np.eye(3)
+    src = np.float32([k1[m.queryIdx].pt for m in matches])
+    dst = np.float32([k0[m.trainIdx].pt for m in matches])
+    h, _ = cv2.findHomography(src, dst, cv2.RANSAC, 3.0)
+    return np.eye(3) if h is None else h
+
+
+def compute_flow(frames: np.ndarray, method: str = "farneback", *, warped: bool = False) -> np.ndarray:
+    """(T - 1, H, W, 2) float32 flow between consecutive RGB frames (T, H, W, 3) uint8.
+
+    ``warped``: remove the camera motion first (TSN's warped flow, see the module docstring).
+    """
+    cv2 = _cv2()
+    flow = flow_function(method)
+    gray = _gray(frames)
+    out = []
+    for a, b in zip(gray[:-1], gray[1:]):
+        if warped:
+            h = camera_homography(a, b)
+            # frame t+1 resampled in frame t's coordinates: pixel x of the result is b at H^-1 x
+            b = cv2.warpPerspective(b, h, (b.shape[1], b.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+        out.append(flow(a, b))
+    return np.stack(out).astype(np.float32)
+
+
+def quantize(flow: np.ndarray, bound: float = DEFAULT_BOUND) -> np.ndarray:
+    """Flow (pixels) -> uint8 in the JPEG-cache convention: clip to +/- bound, map to 0..255."""
+    return np.round((np.clip(flow, -bound, bound) + bound) * (255.0 / (2 * bound))).astype(np.uint8)
+
+
+def dequantize(q: np.ndarray, bound: float = DEFAULT_BOUND) -> np.ndarray:
+    """uint8 -> flow in pixels (float32); the inverse of ``quantize`` up to half a step."""
+    return (q.astype(np.float32) * (2 * bound / 255.0) - bound).astype(np.float32)
+
+
+def write_flow_cache(folder: str | Path, flow: np.ndarray, *, fmt: str = "jpeg", bound: float = DEFAULT_BOUND,
+                     meta: dict | None = None) -> Path:
+    """Write one video's flow (N - 1, H, W, 2) atomically into ``folder`` (replaced only when complete)."""
+    if fmt not in FORMATS:
+        raise InvalidArgumentError(f"unknown flow format {fmt!r}; use jpeg or npy")
+    folder = Path(folder)
+    with atomic_dir(folder) as tmp:
+        if fmt == "jpeg":
+            q = quantize(flow, bound)
+            for i, field in enumerate(q, start=1):
+                Image.fromarray(field[..., 0]).save(tmp / f"x_{i:05d}.jpg", quality=95)
+                Image.fromarray(field[..., 1]).save(tmp / f"y_{i:05d}.jpg", quality=95)
+        else:
+            np.save(tmp / "flow.npy", flow.astype(np.float16))
+        info = {"format": fmt, "bound": bound, "fields": len(flow), "height": flow.shape[1], "width": flow.shape[2], **(meta or {})}
+        (tmp / DONE).write_text(json.dumps(info, indent=1))
+    return folder
+
+
+def read_flow_cache(folder: str | Path, indices: Iterable[int] | None = None) -> np.ndarray:
+    """(T, H, W, 2) float32 flow fields ``indices`` (0-based; field i is frame i -> i + 1) of one cached video.
+
+    Folders without ``flow.json`` are read as denseflow / mmaction2 JPEG folders with bound 20.
+    """
+    folder = Path(folder)
+    info_path = folder / DONE
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {"format": "jpeg", "bound": DEFAULT_BOUND}
+    if info["format"] == "npy":
+        data = np.load(folder / "flow.npy", mmap_mode="r")
+        idx = np.arange(len(data)) if indices is None else np.asarray(list(indices))
+        return np.asarray(data[idx], dtype=np.float32)
+    if indices is not None:
+        indices = list(indices)
+    x = read_frame_folder(folder, indices, prefix="x")
+    y = read_frame_folder(folder, indices, prefix="y")
+    return np.stack([dequantize(x, info["bound"]), dequantize(y, info["bound"])], -1)
+
+
+def cache_complete(folder: str | Path) -> bool:
+    return (Path(folder) / DONE).is_file()
+
+
+def read_frames(path: str | Path) -> np.ndarray:
+    """All RGB frames of a video file or an ``img_*.jpg`` frame folder."""
+    path = Path(path)
+    return read_frame_folder(path) if path.is_dir() else read_video(path)
+
+
+def build_flow_cache(videos: list[Path], folders: list[Path], *, method: str = "farneback", warped: bool = False,
+                     fmt: str = "jpeg", bound: float = DEFAULT_BOUND, progress: bool = True) -> dict:
+    """Compute and cache the flow of every video whose cache folder is not complete yet (so a stopped
+    run resumes where it stopped). Returns counts and the seconds spent per flow field."""
+    import time
+
+    from tqdm import tqdm
+
+    flow_function(method)  # an unknown method or a missing contrib module fails before any work
+    todo = [(v, f) for v, f in zip(videos, folders) if not cache_complete(f)]
+    seconds = fields = 0
+    for video, folder in tqdm(todo, desc=f"{'warped ' if warped else ''}{method} flow", unit="video", disable=not progress or not todo):
+        frames = read_frames(video)
+        start = time.perf_counter()
+        flow = compute_flow(frames, method, warped=warped)
+        seconds += time.perf_counter() - start
+        fields += len(flow)
+        write_flow_cache(folder, flow, fmt=fmt, bound=bound, meta={"method": method, "warped": warped, "video": str(video)})
+    return {"videos": len(videos), "computed": len(todo), "cached": len(videos) - len(todo), "fields": fields,
+            "seconds_per_field": seconds / fields if fields else None}
+
