@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -32,7 +33,8 @@ EXAMPLES = {
   paperzoo data info
   paperzoo data download cifar10
   paperzoo data import cifar10 ~/Downloads/cifar-10-binary.tar.gz
-  PAPERZOO_DATA=../shared/data paperzoo data info""",
+  PAPERZOO_DATA=../shared/data paperzoo data info
+  paperzoo data flow data/moving_shapes/videos --method tvl1""",
     "losses": "example:\n  paperzoo losses plot -o margin_losses.png --min -3 --max 3",
     "extract-codes": "examples:\n  paperzoo extract-codes runs/vqvae_sonnet_cifar10/<timestamp> -o codes/cifar10 --data cifar10\n  paperzoo train vq/prior_cifar10 data.codes_dir=codes/cifar10",
     "sample": "examples:\n  paperzoo sample runs/prior_cifar10/<timestamp> --n 64 -o samples/\n  paperzoo sample runs/prior_cifar10_classes/<timestamp> --n 16 --class 3 --temperature 0.9 -o cats/\n  paperzoo sample runs/top_prior/<t> runs/bottom_prior/<t> --n 16 -o vqvae2-samples/",
@@ -151,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     d = dsub.add_parser("import", help="install a dataset from a folder or archive you already have")
     d.add_argument("name")
     d.add_argument("path")
+    d = dsub.add_parser("flow", help="precompute optical flow for every video under a folder (resumes where it stopped)")
+    d.add_argument("video_dir", help="folder of videos (mp4/avi/webm/mkv/mov) and/or img_*.jpg frame folders")
+    d.add_argument("--method", default="farneback", help="farneback (default), dis or tvl1 (needs opencv-contrib)")
+    d.add_argument("--format", default="jpeg", help="jpeg (8-bit x_/y_ images, +/-20 px; default) or npy (float16)")
+    d.add_argument("--warped", action="store_true", help="warped flow: remove the camera motion first (TSN)")
+    d.add_argument("--flow-dir", help="cache root (default: the paperzoo cache, where training looks for it)")
     d = dsub.add_parser("build", help="build a derived dataset (fsdd2mix: two-speaker mixtures from FSDD; "
                                       "moving-shapes: the generated motion-recognition videos)")
     d.add_argument("name", choices=["fsdd2mix", "moving-shapes"])
@@ -235,6 +243,19 @@ def cmd_data(args) -> None:
             print(f"  {d['name']:<8} {state:<30} {d['description']}")
     elif args.data_command == "download":
         print(f"installed {args.name} in {registry.download_dataset(args.name, args.data_dir)}")
+    elif args.data_command == "flow":
+        from paperzoo.video.flow import FORMATS, METHODS, build_flow_cache, cache_folders, find_videos, flow_root
+
+        if args.method not in METHODS or args.format not in FORMATS:
+            raise PaperzooError(f"--method must be one of {', '.join(METHODS)} and --format one of {', '.join(FORMATS)}")
+        videos = find_videos(args.video_dir)
+        if not videos:
+            raise PaperzooError(f"no videos or frame folders under {args.video_dir}")
+        folders = cache_folders(videos, flow_root(args.flow_dir), method=args.method, fmt=args.format, warped=args.warped)
+        done = build_flow_cache(videos, folders, method=args.method, warped=args.warped, fmt=args.format)
+        rate = f", {1000 * done['seconds_per_field']:.2f} ms per flow field" if done["seconds_per_field"] else ""
+        print(f"{done['videos']} videos: computed {done['computed']}, already cached {done['cached']}{rate}; "
+              f"flow in {folders[0].parent if len(folders) == 1 else os.path.commonpath([str(f) for f in folders])}")
     elif args.data_command == "build" and args.name == "moving-shapes":
         from paperzoo.data.moving_shapes import build_moving_shapes
 

@@ -19,7 +19,8 @@ from paperzoo.errors import InvalidArgumentError
 _FAMILY_MODULES = ("paperzoo.losses.linear", "paperzoo.vq.vqvae", "paperzoo.vq.vqvae2", "paperzoo.vq.vae", "paperzoo.vq.classifier", "paperzoo.priors.pixelcnn",
                    "paperzoo.priors.pixelsnail", "paperzoo.recsys.gin", "paperzoo.recsys.mf",
                    "paperzoo.separation.model", "paperzoo.video.c3d", "paperzoo.video.resnet3d", "paperzoo.video.inception",
-                   "paperzoo.video.t3d", "paperzoo.video.slowfast", "paperzoo.video.x3d")
+                   "paperzoo.video.t3d", "paperzoo.video.slowfast", "paperzoo.video.x3d", "paperzoo.video.two_stream",
+                   "paperzoo.video.tsn", "paperzoo.video.motionnet")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ Videos that cannot be opened are skipped with one warning line and counted (``in
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,25 +158,6 @@ class ViewSpec:
     inputs: tuple[str, ...] = ("rgb",)
 
 
-def flow_folders(paths: list[Path], d: VideoDataConfig, kind: str) -> list[Path]:
-    """Cache folder of each video's ``kind`` flow (flow / warped_flow): a frame folder that already
-    holds ``x_``/``y_`` images is its own; otherwise <root>/<method>[_warped]_<format>/<path below the
-    videos' common folder>."""
-    from paperzoo.data.cifar10 import cache_dir
-
-    root = Path(d.flow_dir) if d.flow_dir else cache_dir() / "flow"
-    variant = f"{d.flow_method}{'_warped' if kind == 'warped_flow' else ''}_{d.flow_format}"
-    resolved = [p.resolve() for p in paths]
-    common = Path(os.path.commonpath([str(p.parent) for p in resolved]))
-    out = []
-    for p in resolved:
-        if p.is_dir() and (p / "x_00001.jpg").is_file() and kind == "flow":
-            out.append(p)
-        else:
-            out.append(root / common.name / variant / p.relative_to(common).with_suffix(""))
-    return out
-
-
 class ClipReader:
     """Reads what a model's inputs need for frame indices of one video: (RGB frames or None, flow or None)."""
 
@@ -242,7 +222,7 @@ def prepare_flow(paths: list[Path], d: VideoDataConfig, inputs: tuple[str, ...])
     kind = flow_kind(inputs)
     if kind is None:
         return None
-    folders = flow_folders(paths, d, kind)
+    folders = cache_folders(paths, flow_root(d.flow_dir), method=d.flow_method, fmt=d.flow_format, warped=kind == "warped_flow")
     build_flow_cache(paths, folders, method=d.flow_method, warped=kind == "warped_flow", fmt=d.flow_format)
     return folders
 

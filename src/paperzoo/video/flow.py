@@ -12,9 +12,10 @@ Methods (``compute_flow(frames, method)``):
                opencv-contrib (``cv2.optflow``), slowest
 
 Warped flow (TSN, after Wang & Schmid's improved trajectories): the camera motion between two
-frames is a homography fitted by RANSAC to ORB feature matches (SURF, the original choice, is
-patented and not in OpenCV builds); the second frame is warped onto the first with it before the
-flow is computed, so what remains is the actors' motion.
+frames is a homography fitted by RANSAC to point matches; the second frame is warped onto the
+first with it before the flow is computed, so what remains is the actors' motion. Matches are
+corners tracked by pyramidal Lucas-Kanade (iDT used SURF matches, patented and not in OpenCV
+builds; ORB descriptors proved unreliable on small frames).
 
 Disk cache, per video, in the common 8-bit JPEG convention of denseflow / mmaction2
 (``x_00001.jpg``, ``y_00001.jpg`` for the flow from frame 1 to 2): values clipped to
@@ -25,6 +26,7 @@ or as one float16 ``flow.npy`` ``(N - 1, H, W, 2)`` when the quantisation matter
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -76,23 +78,21 @@ def _gray(frames: np.ndarray) -> list[np.ndarray]:
     return [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
 
 
-def camera_homography(gray_t: np.ndarray, gray_t1: np.ndarray, *, features: int = 500, min_matches: int = 12) -> np.ndarray:
+def camera_homography(gray_t: np.ndarray, gray_t1: np.ndarray, *, corners: int = 300, min_matches: int = 12) -> np.ndarray:
     """3x3 homography mapping frame t+1's pixel coordinates onto frame t's (identity when too few matches).
 
-    ORB keypoints, brute-force Hamming matching with cross-check, RANSAC (3 px reprojection threshold).
+    Matches: Shi-Tomasi corners of frame t+1 tracked into frame t by pyramidal Lucas-Kanade; RANSAC
+    (1 px reprojection threshold) keeps the dominant (camera) motion and rejects the actors.
     """
     cv2 = _cv2()
-    orb = cv2.ORB_create(nfeatures=features, edgeThreshold=8, patchSize=15)
-    k0, d0 = orb.detectAndCompute(gray_t, None)
-    k1, d1 = orb.detectAndCompute(gray_t1, None)
-    if d0 is None or d1 is None:
+    points = cv2.goodFeaturesToTrack(gray_t1, maxCorners=corners, qualityLevel=0.01, minDistance=3)
+    if points is None or len(points) < min_matches:
         return np.eye(3)
-    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(d1, d0)
-    if len(matches) < min_matches:
+    tracked, status, _ = cv2.calcOpticalFlowPyrLK(gray_t1, gray_t, points, None, winSize=(15, 15), maxLevel=3)
+    ok = status.ravel() == 1
+    if ok.sum() < min_matches:
         return np.eye(3)
-    src = np.float32([k1[m.queryIdx].pt for m in matches])
-    dst = np.float32([k0[m.trainIdx].pt for m in matches])
-    h, _ = cv2.findHomography(src, dst, cv2.RANSAC, 3.0)
+    h, _ = cv2.findHomography(points[ok], tracked[ok], cv2.RANSAC, 1.0)
     return np.eye(3) if h is None else h
 
 
@@ -155,8 +155,9 @@ def read_flow_cache(folder: str | Path, indices: Iterable[int] | None = None) ->
         data = np.load(folder / "flow.npy", mmap_mode="r")
         idx = np.arange(len(data)) if indices is None else np.asarray(list(indices))
         return np.asarray(data[idx], dtype=np.float32)
-    if indices is not None:
-        indices = list(indices)
+    indices = list(range(info.get("fields") or len(list(folder.glob("x_*.jpg"))))) if indices is None else list(indices)
+    if not indices:
+        raise DataError(f"{folder}: no flow fields (x_00001.jpg ...)")
     x = read_frame_folder(folder, indices, prefix="x")
     y = read_frame_folder(folder, indices, prefix="y")
     return np.stack([dequantize(x, info["bound"]), dequantize(y, info["bound"])], -1)
@@ -164,6 +165,46 @@ def read_flow_cache(folder: str | Path, indices: Iterable[int] | None = None) ->
 
 def cache_complete(folder: str | Path) -> bool:
     return (Path(folder) / DONE).is_file()
+
+
+def flow_root(flow_dir: str | Path | None = None) -> Path:
+    """Where flow caches live: ``flow_dir``, else ``flow/`` in the paperzoo cache."""
+    from paperzoo.data.cifar10 import cache_dir
+
+    return Path(flow_dir) if flow_dir else cache_dir() / "flow"
+
+
+def cache_folders(videos: list[Path], root: Path, *, method: str, fmt: str, warped: bool = False) -> list[Path]:
+    """Each video's flow cache folder: <root>/<videos' common folder name>/<method>[_warped]_<fmt>/<path
+    below the common folder, suffix dropped>. A frame folder that already holds ``x_``/``y_`` images
+    (denseflow / mmaction2 output) is its own (unwarped) flow cache."""
+    variant = f"{method}{'_warped' if warped else ''}_{fmt}"
+    resolved = [Path(p).resolve() for p in videos]
+    if not resolved:
+        return []
+    common = Path(os.path.commonpath([str(p.parent) for p in resolved]))
+    out = []
+    for p in resolved:
+        if not warped and p.is_dir() and (p / "x_00001.jpg").is_file():
+            out.append(p)
+        else:
+            out.append(root / common.name / variant / p.relative_to(common).with_suffix(""))
+    return out
+
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mkv", ".mov")
+
+
+def find_videos(folder: str | Path) -> list[Path]:
+    """Video files and ``img_*.jpg`` frame folders under ``folder``, sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"not a folder: {folder}")
+    found = [p for p in folder.rglob("*") if (p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+             or (p.is_dir() and (p / "img_00001.jpg").is_file())]
+    if (folder / "img_00001.jpg").is_file():
+        found.append(folder)
+    return sorted(found)
 
 
 def read_frames(path: str | Path) -> np.ndarray:

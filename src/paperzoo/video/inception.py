@@ -128,11 +128,14 @@ class InceptionNet(VideoClassifier):
     """Inception-V1 in 2D (``dims=2``, input (B, 3, H, W)) or 3D (I3D / S3D / S3D-G)."""
 
     def __init__(self, *, num_classes: int, dims: int = 3, separable: bool = False, gating: bool = False, width: float = 1.0,
-                 dropout: float = 0.5, temporal_padding: str = "zeros", input_spec: InputSpec | None = None):
+                 dropout: float = 0.5, temporal_padding: str = "zeros", input_spec: InputSpec | None = None,
+                 in_channels: int | None = None):
         super().__init__()
         if temporal_padding not in ("zeros", "replicate"):
             raise ValueError("temporal_padding must be 'zeros' or 'replicate'")
         self.dims, self.input_spec = dims, input_spec
+        # 3 for RGB; a 3D net takes its input spec's channels (2 for a flow I3D), a 2D one ``in_channels``
+        self.in_channels = in_channels or (input_spec.channels if input_spec is not None else 3)
 
         def w(c: int) -> int:
             return max(1, round(c * width))
@@ -143,7 +146,7 @@ class InceptionNet(VideoClassifier):
             return Unit(a, b, t, k, stride, dims=dims, temporal_padding=temporal_padding)
 
         layers = {
-            "Conv_1a": unit(3, w(64), 7, 7, (2, 2)),
+            "Conv_1a": unit(self.in_channels, w(64), 7, 7, (2, 2)),
             "MaxPool_2a": _pool(dims, 1, 3, 1, 2, 0, 1),
             "Conv_2b": Unit(w(64), w(64), 1, 1, dims=dims),
             "Conv_2c": unit(w(64), w(192), 3, 3),
@@ -170,7 +173,7 @@ class InceptionNet(VideoClassifier):
 
     def example_input(self, batch: int = 1, spec: InputSpec | None = None) -> torch.Tensor:
         if self.dims == 2:
-            return torch.zeros(batch, 3, 224, 224)
+            return torch.zeros(batch, self.in_channels, 224, 224)
         return super().example_input(batch, spec)
 
 
@@ -196,22 +199,23 @@ def inflate_state_dict(state_2d: dict[str, torch.Tensor], net3d: nn.Module) -> d
     return out
 
 
-def _i3d_spec(frames: int, rate: int, crop: int) -> InputSpec:
-    return InputSpec(frames=frames, rate=rate, crop=crop, test_short_side=256, test_crop=crop, clips=1, crops=1)
+def _i3d_spec(frames: int, rate: int, crop: int, inputs: tuple[str, ...] = ("rgb",)) -> InputSpec:
+    return InputSpec(frames=frames, rate=rate, crop=crop, test_short_side=256, test_crop=crop, clips=1, crops=1, inputs=tuple(inputs))
 
 
 @register_model("inception_v1_2d", family="video")
-def inception_v1_2d(*, num_classes: int = 1000, width: float = 1.0, dropout: float = 0.4) -> InceptionNet:
-    """2D Inception-V1 with batch norm (input (B, 3, 224, 224)): the network I3D inflates."""
-    return InceptionNet(num_classes=num_classes, dims=2, width=width, dropout=dropout)
+def inception_v1_2d(*, num_classes: int = 1000, width: float = 1.0, dropout: float = 0.4, in_channels: int = 3) -> InceptionNet:
+    """2D Inception-V1 with batch norm (input (B, 3, 224, 224)): the network I3D inflates, and TSN's base."""
+    return InceptionNet(num_classes=num_classes, dims=2, width=width, dropout=dropout, in_channels=in_channels)
 
 
 @register_model("i3d", family="video")
 def i3d(*, num_classes: int = 400, width: float = 1.0, frames: int = 64, rate: int = 1, crop: int = 224, dropout: float = 0.5,
-        temporal_padding: str = "zeros", inflate_from: dict | None = None) -> InceptionNet:
-    """I3D (RGB stream): Inception-V1 inflated to 3D; input 64x224x224; ``inflate_from`` a 2D state dict."""
+        temporal_padding: str = "zeros", inflate_from: dict | None = None, inputs: tuple[str, ...] = ("rgb",)) -> InceptionNet:
+    """I3D: Inception-V1 inflated to 3D; input 64x224x224 RGB (``inputs=("flow",)``: the flow stream,
+    2 channels); ``inflate_from`` a 2D state dict."""
     net = InceptionNet(num_classes=num_classes, width=width, dropout=dropout, temporal_padding=temporal_padding,
-                       input_spec=_i3d_spec(frames, rate, crop))
+                       input_spec=_i3d_spec(frames, rate, crop, inputs))
     if inflate_from is not None:
         net.load_state_dict(inflate_state_dict(inflate_from, net))
     return net

@@ -1,0 +1,144 @@
+"""Optical flow: recovered shifts for every method, warped flow removes camera motion, the 8-bit JPEG
+and float16 caches, resumable cache building, `paperzoo data flow`, and the shared frame/flow folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from paperzoo.errors import DataError
+from paperzoo.io.video import write_video
+from paperzoo.video.flow import (DEFAULT_BOUND, METHODS, build_flow_cache, cache_folders, compute_flow, dequantize, find_videos,
+                                 quantize, read_flow_cache, write_flow_cache)
+
+SHARED_FLOW = Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "frames_rgb_flow"
+STEP = 2 * DEFAULT_BOUND / 255  # one 8-bit level in pixels
+
+
+def texture(size: int = 96, seed: int = 0) -> np.ndarray:
+    import cv2
+
+    noise = np.random.default_rng(seed).integers(0, 255, (size, size)).astype(np.uint8)
+    return cv2.GaussianBlur(noise, (0, 0), 2.0)
+
+
+def rgb(gray: np.ndarray) -> np.ndarray:
+    return np.repeat(gray[..., None], 3, -1)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_flow_of_a_translating_pattern_recovers_the_shift(method):
+    base = texture()
+    # the second frame shows the content 3 px further right and 2 px further up
+    first, second = base[16:80, 16:80], base[18:82, 13:77]
+    flow = compute_flow(np.stack([rgb(first), rgb(second)]), method)
+    assert flow.shape == (1, 64, 64, 2) and flow.dtype == np.float32
+    u, v = np.median(flow[0, 16:48, 16:48].reshape(-1, 2), 0)
+    assert u == pytest.approx(3, abs=0.2) and v == pytest.approx(-2, abs=0.2)
+
+
+def test_warped_flow_removes_a_camera_pan_but_keeps_the_actor():
+    base = texture(128, seed=1)
+    actor = texture(20, seed=2) // 2 + 128
+    frames = []
+    for t, (pan, walk) in enumerate(((0, 0), (4, 2))):  # the camera pans 4 px; the actor walks 2 px more
+        f = base[20:84, 20 + pan : 84 + pan].copy()  # content moves left by the pan
+        f[22:42, 22 + walk - pan : 42 + walk - pan] = actor
+        frames.append(rgb(f))
+    frames = np.stack(frames)
+    plain = compute_flow(frames, "dis")[0]
+    warped = compute_flow(frames, "dis", warped=True)[0]
+    background = np.ones((64, 64), bool)
+    background[16:48, 10:50] = False
+    background[:4], background[-4:], background[:, :4], background[:, -6:] = False, False, False, False
+    assert np.median(plain[background][:, 0]) == pytest.approx(-4, abs=0.3)
+    assert np.median(np.abs(warped[background][:, 0])) < 0.3  # camera motion gone
+    assert np.median(warped[26:38, 24:34, 0]) == pytest.approx(2, abs=0.6)  # the actor's own motion kept
+
+
+def test_flow_input_errors_are_one_line_data_errors():
+    with pytest.raises(DataError, match="at least 2 frames"):
+        compute_flow(np.zeros((1, 8, 8, 3), np.uint8))
+    with pytest.raises(DataError, match="uint8"):
+        compute_flow(np.zeros((2, 8, 8, 3), np.float32))
+    from paperzoo.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="unknown flow method"):
+        compute_flow(np.zeros((2, 8, 8, 3), np.uint8), "brox")
+
+
+def test_quantisation_round_trip_is_within_half_a_step_and_clips_at_the_bound():
+    flow = np.random.default_rng(0).uniform(-25, 25, (3, 8, 8, 2)).astype(np.float32)
+    back = dequantize(quantize(flow))
+    inside = np.abs(flow) <= DEFAULT_BOUND
+    assert np.abs(back - flow)[inside].max() <= STEP / 2 + 1e-5
+    np.testing.assert_allclose(back[~inside], np.sign(flow[~inside]) * DEFAULT_BOUND, atol=1e-5)
+    assert quantize(np.zeros(1))[0] in (127, 128)  # zero flow is mid-grey, as in denseflow's images
+
+
+def test_jpeg_cache_round_trip_is_within_quantisation_error_and_npy_is_float16(tmp_path):
+    ys, xs = np.mgrid[0:64, 0:64]
+    smooth = np.stack([np.sin(xs / 10) * 8, np.cos(ys / 7) * 5], -1)[None].repeat(3, 0).astype(np.float32)
+    write_flow_cache(tmp_path / "j", smooth)
+    assert sorted(p.name for p in (tmp_path / "j").iterdir())[:2] == ["flow.json", "x_00001.jpg"]
+    back = read_flow_cache(tmp_path / "j")
+    err = np.abs(back - smooth)
+    assert err.mean() <= 0.5 * STEP and err.max() <= 2 * STEP  # half a step of rounding plus JPEG's error
+    np.testing.assert_array_equal(read_flow_cache(tmp_path / "j", [2, 0]), back[[2, 0]])
+
+    write_flow_cache(tmp_path / "n", smooth, fmt="npy")
+    np.testing.assert_array_equal(read_flow_cache(tmp_path / "n"), smooth.astype(np.float16).astype(np.float32))
+
+
+def _clip(seed: int, frames: int = 5) -> np.ndarray:
+    base = texture(64, seed)
+    return np.stack([rgb(base[8:40, 8 + t : 40 + t]) for t in range(frames)])
+
+
+def test_flow_cache_builds_resumes_and_rebuilds_only_what_is_missing(tmp_path):
+    videos = []
+    for i, cls in enumerate(("a", "b", "b")):
+        videos.append(write_video(tmp_path / "videos" / cls / f"v{i}.mp4", _clip(i)))
+    folders = cache_folders(videos, tmp_path / "flow", method="dis", fmt="jpeg")
+    assert folders[0] == (tmp_path / "flow" / "videos" / "dis_jpeg" / "a" / "v0").resolve()
+    first = build_flow_cache(videos, folders, method="dis", progress=False)
+    assert first["computed"] == 3 and first["fields"] == 12 and first["seconds_per_field"] > 0
+    assert read_flow_cache(folders[1]).shape == (4, 32, 32, 2)
+    import shutil
+
+    shutil.rmtree(folders[2])
+    (folders[1] / "flow.json").unlink()  # as if killed before the folder was complete
+    again = build_flow_cache(videos, folders, method="dis", progress=False)
+    assert again["computed"] == 2 and again["cached"] == 1
+    assert build_flow_cache(videos, folders, method="dis", progress=False)["computed"] == 0
+    assert find_videos(tmp_path / "videos") == sorted(videos)
+
+
+def test_data_flow_command_precomputes_and_resumes(tmp_path, cli):
+    for i in range(2):
+        write_video(tmp_path / "videos" / "x" / f"v{i}.mp4", _clip(i, 4))
+    code, out, err = cli("data", "flow", tmp_path / "videos", "--method", "dis", "--flow-dir", tmp_path / "flow")
+    assert code == 0, err
+    assert "computed 2, already cached 0" in out
+    code, out, err = cli("data", "flow", tmp_path / "videos", "--method", "dis", "--flow-dir", tmp_path / "flow")
+    assert code == 0 and "computed 0, already cached 2" in out
+    code, out, err = cli("data", "flow", tmp_path / "videos", "--method", "brox")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    code, out, err = cli("data", "flow", tmp_path / "nothing")
+    assert code == 2 and "not a folder" in err
+
+
+@pytest.mark.skipif(not SHARED_FLOW.is_dir(), reason="../shared/data/video not beside the repository")
+def test_reading_the_shared_frame_and_flow_folder():
+    from paperzoo.io.video import read_frame_folder
+
+    flow = read_flow_cache(SHARED_FLOW)  # denseflow's folder: no flow.json, 8-bit, +/-20 px
+    assert flow.shape == (5, 240, 320, 2)
+    assert np.abs(flow).max() <= DEFAULT_BOUND and abs(float(np.median(flow))) < 0.2
+    assert (np.abs(flow) > 1).mean() > 0.001  # some motion (the hand), not a blank field
+    frames = read_frame_folder(SHARED_FLOW, range(6))
+    ours = compute_flow(frames, "dis")
+    assert ours.shape == (5, 240, 320, 2) and np.isfinite(ours).all()
+    assert cache_folders([SHARED_FLOW], Path("/unused"), method="tvl1", fmt="jpeg") == [SHARED_FLOW.resolve()]
