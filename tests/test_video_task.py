@@ -145,3 +145,39 @@ def test_x3d_expansion_trains_real_candidates(tmp_path, shapes, cli):
     history = json.loads((tmp_path / "exp" / "expansion.json").read_text())
     assert len(history["steps"][0]["candidates"]) == 6 and history["steps"][0]["chosen"] in {
         "fast", "temporal", "spatial", "depth", "width", "bottleneck"}
+
+
+FLOW_MODELS = {
+    "two_stream": {"width": 0.125, "crop": 64, "length": 4},
+    "tsn": {"width": 0.125, "crop": 64, "modality": "warped_flow", "segments": 2, "partial_bn": False},
+    "hidden_two_stream": {"width": 0.125, "motion_width": 0.125, "levels": 3, "crop": 64, "length": 3},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(FLOW_MODELS))
+def test_flow_models_train_from_the_flow_cache_and_predict(tmp_path, shapes, cli, name):
+    flow_dir = tmp_path / "flow"
+    cfg = video_config(tmp_path, shapes, model={"name": name, "options": FLOW_MODELS[name]},
+                       data={"flow_method": "dis", "flow_dir": str(flow_dir), "short_side": 64})
+    code, out, err = cli("train", cfg)
+    assert code == 0, err
+    cached = sorted(flow_dir.rglob("flow.json"))
+    if name == "hidden_two_stream":  # RGB only: MotionNet makes its own flow
+        assert cached == []
+    else:
+        assert len(cached) == 30 and all(p.parent.parent.parent.name.startswith("dis_") for p in cached)
+        assert ("_warped_" in str(cached[0])) == (name == "tsn")
+        x = sorted(cached[0].parent.glob("x_*.jpg"))
+        assert len(x) == 7  # 8 frames -> 7 flow fields
+    run = only_run_dir(tmp_path / "runs")
+    video = next((shapes / "videos" / "zoom_in").iterdir())
+    code, out, err = cli("predict", video, "--checkpoint", run, "--json", "--k", "3")
+    assert code == 0, err
+    assert len(json.loads(out)) == 3
+
+
+def test_bad_flow_settings_are_config_errors(tmp_path, shapes, cli):
+    cfg = video_config(tmp_path, shapes, data={"flow_method": "brox"})
+    code, out, err = cli("train", cfg)
+    assert code == 2 and "data.flow_method" in err and len(err.strip().splitlines()) == 1

@@ -38,20 +38,9 @@ from paperzoo.io.video import read_video, video_info
 from paperzoo.registry import create_model
 from paperzoo.tasks.base import BaseTask, load_run_config, load_run_weights
 from paperzoo.tasks.data import StepBatches
-from paperzoo.video.flow import (
-    build_flow_cache,
-    compute_flow,
-    dequantize,
-    quantize,
-    read_flow_cache,
-    read_frames,
-)
-from paperzoo.video.transforms import (
-    eval_views,
-    multi_view_scores,
-    sample_view,
-    train_view,
-)
+from paperzoo.video.flow import (build_flow_cache, cache_folders, compute_flow, dequantize, flow_root, quantize, read_flow_cache,
+                                  read_frames)
+from paperzoo.video.transforms import eval_views, multi_view_scores, sample_view, train_view
 
 
 @dataclass

@@ -224,7 +224,8 @@ def build_flow_cache(videos: list[Path], folders: list[Path], *, method: str = "
     flow_function(method)  # an unknown method or a missing contrib module fails before any work
     todo = [(v, f) for v, f in zip(videos, folders) if not cache_complete(f)]
     seconds = fields = 0
-    for video, folder in tqdm(todo, desc=f"{'warped ' if warped else ''}{method} flow", unit="video", disable=not progress or not todo):
+    for video, folder in tqdm(todo, desc=f"{'warped ' if warped else ''}{method} flow", unit="video",
+                             disable=None if progress and todo else True):  # None: only on a terminal
         frames = read_frames(video)
         start = time.perf_counter()
         flow = compute_flow(frames, method, warped=warped)
