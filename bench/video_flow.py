@@ -18,7 +18,7 @@ the 340 x 256 frames of ``$PAPERZOO_DATA/video/demo.mp4`` (when present), and Mo
 time per field (batch of 16 clips, no grad) at the same sizes, all on this 2-core CPU.
 Claims checked: the temporal stream beats the spatial one on motion classes; fusion beats either
 stream; MotionNet is within a few points of precomputed flow at a fraction of its cost.
-Usage: python bench/video_flow.py [--steps 600] [--models two_stream_spatial ...]
+Usage: python bench/video_flow.py [--steps 600] [--models two_stream_spatial ...] [--costs-only]
 """
 
 from __future__ import annotations
@@ -215,6 +215,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--models", nargs="*", default=list(MODELS))
+    p.add_argument("--costs-only", action="store_true", help="only re-measure the flow costs (run it alone: they are timings)")
     args = p.parse_args(argv)
     unknown = sorted(set(args.models) - set(MODELS))
     if unknown:
@@ -230,7 +231,7 @@ def main(argv=None):
     costs = flow_costs(root)
     print(table(["frames", "method", "ms / field"], [[c["size"], c["method"], f"{c['ms_per_field']:.2f}"] for c in costs]), flush=True)
     out = Path(tempfile.mkdtemp(prefix="bench_video_flow_"))
-    for name in args.models:
+    for name in [] if args.costs_only else args.models:
         row = run_model(name, args.steps, out, scores_dir)
         rows[name] = row
         print(f"{name}: top-1 {100 * row['top1']:.1f}% in {row['train_seconds'] / 60:.1f} min", flush=True)
@@ -239,7 +240,11 @@ def main(argv=None):
         steps = sorted({r["steps"] for r in ordered})
         write_results(NAME, {"settings": vars(args), "rows": ordered, "fusions": fusions, "flow_costs": costs},
                       markdown(ordered, fusions, costs, steps))
-    print(markdown([rows[m] for m in MODELS if m in rows], fusion_rows(scores_dir), costs, [args.steps]))
+    ordered = [rows[m] for m in MODELS if m in rows]
+    fusions = fusion_rows(scores_dir)
+    text = markdown(ordered, fusions, costs, sorted({r["steps"] for r in ordered}) or [args.steps])
+    write_results(NAME, {"settings": old.get("settings", vars(args)), "rows": ordered, "fusions": fusions, "flow_costs": costs}, text)
+    print(text)
 
 
 if __name__ == "__main__":
