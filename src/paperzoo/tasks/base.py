@@ -87,13 +87,15 @@ def load_run_config(run_dir, task_name: str, overrides=(), purpose: str = "this 
     return build_config(raw, list(overrides), source=str(path))
 
 
-def load_run_weights(task: BaseTask, run_dir) -> BaseTask:
-    """Load the run's last checkpoint into ``task`` (strict) and switch it to eval mode."""
+def load_run_weights(task: BaseTask, run_dir, checkpoint: dict | None = None) -> BaseTask:
+    """Load the run's last checkpoint (or ``checkpoint``, already read from it) into ``task`` (strict),
+    and switch it to eval mode."""
     from paperzoo.errors import CheckpointError
     from paperzoo.io.checkpoints import last_checkpoint, read_checkpoint
 
     try:
-        task.load_state_dict(read_checkpoint(last_checkpoint(run_dir))["state_dict"], strict=True)
+        ckpt = checkpoint if checkpoint is not None else read_checkpoint(last_checkpoint(run_dir))
+        task.load_state_dict(ckpt["state_dict"], strict=True)
     except RuntimeError as exc:
         raise CheckpointError(f"{run_dir}: checkpoint does not fit this run's config ({str(exc).splitlines()[0]})") from None
     return task.eval()

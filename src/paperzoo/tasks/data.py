@@ -43,6 +43,16 @@ class StepBatches(IterableDataset):
             step += 1
 
 
+def step_loader(module: pl.LightningDataModule, tensors: tuple, batch_size: int, seed: int) -> DataLoader:
+    """``StepBatches`` over ``tensors`` that start at the module's trainer's global step (so a resumed
+    run continues with the batches it would have seen)."""
+
+    def start() -> int:
+        return module.trainer.global_step if module.trainer is not None else 0
+
+    return DataLoader(StepBatches(tensors, batch_size, seed, start), batch_size=None)
+
+
 class TensorDataModule(pl.LightningDataModule):
     """Train tensors streamed by ``StepBatches``; validation tensors in order."""
 
@@ -53,11 +63,8 @@ class TensorDataModule(pl.LightningDataModule):
         self.train_tensors, self.val_tensors = train, val
         self.batch_size, self.seed, self.info = batch_size, seed, info or {}
 
-    def _global_step(self) -> int:
-        return self.trainer.global_step if self.trainer is not None else 0
-
     def train_dataloader(self):
-        return DataLoader(StepBatches(self.train_tensors, self.batch_size, self.seed, self._global_step), batch_size=None)
+        return step_loader(self, self.train_tensors, self.batch_size, self.seed)
 
     def val_dataloader(self):
         return DataLoader(TensorDataset(*self.val_tensors), batch_size=max(self.batch_size, 1024), shuffle=False)

@@ -37,7 +37,7 @@ from paperzoo.errors import ConfigError, DataError
 from paperzoo.io.video import read_video, video_info
 from paperzoo.registry import create_model
 from paperzoo.tasks.base import BaseTask, load_run_config, load_run_weights
-from paperzoo.tasks.data import StepBatches
+from paperzoo.tasks.data import step_loader
 from paperzoo.video.flow import (build_flow_cache, cache_folders, compute_flow, dequantize, flow_root, quantize, read_flow_cache,
                                   read_frames)
 from paperzoo.video.transforms import eval_views, multi_view_scores, sample_view, train_view
@@ -234,8 +234,7 @@ class VideoDataModule(pl.LightningDataModule):
                      "view": view}
 
     def train_dataloader(self):
-        start = (lambda: self.trainer.global_step) if self.trainer is not None else (lambda: 0)
-        return DataLoader(StepBatches((self.train_clips, self.train_labels), self.batch_size, self.seed, start), batch_size=None)
+        return step_loader(self, (self.train_clips, self.train_labels), self.batch_size, self.seed)
 
     def val_dataloader(self):
         return DataLoader(self.val_set, batch_size=self.batch_size)
@@ -292,11 +291,11 @@ def load_video_classifier(run_dir: str | Path) -> VideoClassificationTask:
     from paperzoo.io.checkpoints import last_checkpoint, read_checkpoint
 
     cfg = load_run_config(run_dir, "video", purpose="`predict`")
-    meta = read_checkpoint(last_checkpoint(run_dir)).get("paperzoo", {})
-    classes = meta.get("classes")
+    checkpoint = read_checkpoint(last_checkpoint(run_dir))  # read once: class names and weights
+    classes = checkpoint.get("paperzoo", {}).get("classes")
     if not classes:
         raise DataError(f"{run_dir}: the checkpoint has no class names")
-    return load_run_weights(VideoClassificationTask(cfg, len(classes), classes), run_dir)
+    return load_run_weights(VideoClassificationTask(cfg, len(classes), classes), run_dir, checkpoint)
 
 
 @torch.no_grad()
