@@ -24,7 +24,6 @@ Usage: python bench/video_flow.py [--steps 600] [--models two_stream_spatial ...
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -37,10 +36,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import RESULTS, table, write_results  # noqa: E402
+from _training import train_steps, validation_summary  # noqa: E402
 
 from paperzoo.data.moving_shapes import GENERATOR_VERSION  # noqa: E402
 from paperzoo.engine.config import load_config  # noqa: E402
-from paperzoo.engine.run import quiet_lightning, train  # noqa: E402
+from paperzoo.engine.run import quiet_lightning  # noqa: E402
 from paperzoo.io.video import read_video  # noqa: E402
 from paperzoo.registry import create_model  # noqa: E402
 from paperzoo.tasks.video import ValClips, build_data, ensure_moving_shapes, load_video_classifier  # noqa: E402
@@ -77,14 +77,6 @@ FUSIONS = {
 TRAIN_SCORES = 500  # training clips scored for the linear fusion
 
 
-def last_metrics(run_dir: Path) -> dict:
-    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
-    val = [r for r in rows if r.get("val/top1")]
-    rates = [float(r["samples_per_s"]) for r in rows if r.get("samples_per_s")]
-    return {"val_top1": float(val[-1]["val/top1"]), "train_clips_per_s": sum(rates) / len(rates) if rates else None,
-            "curve": [(int(r["step"]) + 1, round(float(r["val/top1"]), 4)) for r in val]}
-
-
 @torch.no_grad()
 def softmax_scores(run_dir: Path, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(N, classes) softmax scores and labels of a trained run on the centre views of a split."""
@@ -101,20 +93,15 @@ def softmax_scores(run_dir: Path, split: str, limit: int | None = None) -> tuple
 
 
 def run_model(name: str, steps: int, out: Path, scores_dir: Path) -> dict:
-    cfg_name = f"video/{name}_shapes"
-    overrides = [f"trainer.max_steps={steps}", f"trainer.val_every={max(steps // 4, 1)}", f"trainer.checkpoint_every={steps}",
-                 f"out_dir={out}"]
-    cfg = load_config(cfg_name, overrides)
-    t = time.perf_counter()
-    run_dir = train(cfg_name, overrides)
-    seconds = time.perf_counter() - t
+    cfg, run_dir, seconds = train_steps(f"video/{name}_shapes", steps, out)
     test, labels = softmax_scores(run_dir, "test")
     train_scores, train_labels = softmax_scores(run_dir, "train", TRAIN_SCORES)
     np.savez(scores_dir / f"{name}.npz", test=test, labels=labels, train=train_scores, train_labels=train_labels)
     small = create_model(cfg.model.name, num_classes=10, **cfg.model.options)
     return {"model": name, "dataset": DATASET, "what": MODELS[name], "steps": steps, "train_seconds": seconds,
             "top1": float((test.argmax(1) == labels).mean()), "params": count_parameters(small),
-            "gflops": multiply_adds(small) / 1e9, **last_metrics(run_dir)}
+            "gflops": multiply_adds(small) / 1e9,
+            **{k: v for k, v in validation_summary(run_dir).items() if k in ("train_clips_per_s", "curve")}}
 
 
 def fusion_rows(scores_dir: Path) -> list[dict]:

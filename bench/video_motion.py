@@ -16,7 +16,6 @@ Usage: python bench/video_motion.py [--steps 800] [--models r3d_18 x3d_s ...]
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import tempfile
@@ -27,9 +26,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import RESULTS, table, write_results  # noqa: E402
+from _training import train_steps, validation_summary  # noqa: E402
 
 from paperzoo.engine.config import load_config  # noqa: E402
-from paperzoo.engine.run import quiet_lightning, train  # noqa: E402
+from paperzoo.engine.run import quiet_lightning  # noqa: E402
 from paperzoo.registry import create_model  # noqa: E402
 from paperzoo.data.moving_shapes import GENERATOR_VERSION  # noqa: E402
 from paperzoo.tasks.video import ensure_moving_shapes  # noqa: E402
@@ -53,30 +53,15 @@ def inference_rate(model: torch.nn.Module, batch: int = 32, reps: int = 3) -> fl
     return batch * reps / (time.perf_counter() - t)
 
 
-def last_metrics(run_dir: Path) -> dict:
-    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
-    val = [r for r in rows if r.get("val/top1")]
-    rates = [float(r["samples_per_s"]) for r in rows if r.get("samples_per_s")]
-    return {"top1": float(val[-1]["val/top1"]), "top5": float(val[-1]["val/top5"]), "val_loss": float(val[-1]["val/loss"]),
-            "train_clips_per_s": sum(rates) / len(rates) if rates else None,
-            "curve": [(int(r["step"]) + 1, round(float(r["val/top1"]), 4)) for r in val]}
-
-
 def run_model(name: str, steps: int, out: Path) -> dict:
-    cfg_name = f"video/{name}_shapes"
-    overrides = [f"trainer.max_steps={steps}", f"trainer.val_every={max(steps // 4, 1)}", f"trainer.checkpoint_every={steps}",
-                 f"out_dir={out}"]
-    cfg = load_config(cfg_name, overrides)
-    t = time.perf_counter()
-    run_dir = train(cfg_name, overrides)
-    seconds = time.perf_counter() - t
+    cfg, run_dir, seconds = train_steps(f"video/{name}_shapes", steps, out)
     small = create_model(name, num_classes=10, **cfg.model.options)
     paper = create_model(name, num_classes=400)
     spec = small.input_spec
     return {"model": name, "dataset": DATASET, "view": f"{spec.frames}x{spec.rate} {spec.crop}^2", "params": count_parameters(small),
             "gflops": multiply_adds(small) / 1e9, "paper_params": count_parameters(paper), "paper_gflops": multiply_adds(paper) / 1e9,
             "paper_view": f"{paper.input_spec.frames}x{paper.input_spec.rate} {paper.input_spec.crop}^2",
-            "train_seconds": seconds, "steps": steps, "infer_clips_per_s": inference_rate(small), **last_metrics(run_dir)}
+            "train_seconds": seconds, "steps": steps, "infer_clips_per_s": inference_rate(small), **validation_summary(run_dir)}
 
 
 def markdown(rows: list[dict], settings: dict) -> str:
