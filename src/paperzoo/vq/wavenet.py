@@ -1,0 +1,173 @@
+"""WaveNet (van den Oord et al. 2016) as the VQ-VAE audio decoder and as a prior over code sequences,
+with fast generation.
+
+A sequence of class indices x_0 .. x_{T-1} (8-bit mu-law samples, or VQ codes) is modelled as
+
+    p(x) = prod_t p(x_t | x_<t, c, g)
+
+c: local conditioning (B, C_c, T) at the output rate (the VQ-VAE's upsampled latents);
+g: global conditioning, an index (the speaker's one-hot, as an embedding).
+
+Layers: an embedding of the previous sample (input shifted right by one, a fixed start class
+first), then residual blocks with dilations 1, 2, 4, ..., 2^(n-1) repeated ``cycles`` times, each
+
+    z = tanh(W_f * x + V_f c + U_f g)  (.)  sigmoid(W_g * x + V_g c + U_g g)     (gated unit)
+    x <- x + W_r z ;  skip += W_s z
+
+with kernel-2 dilated causal convolutions W (left padding, so output t sees inputs <= t) and 1x1
+convolutions elsewhere; the output is ReLU -> 1x1 -> ReLU -> 1x1 -> class logits over the summed
+skips. The receptive field is cycles x 2^n samples.
+
+Fast generation (Paine et al. 2016, "Fast Wavenet"): a kernel-2 dilated conv at step t reads its
+layer's input at t and t - d, so each layer keeps a queue of its last d inputs; one new sample then
+costs one column of every layer instead of a forward pass over the whole prefix. ``generate`` does
+this; ``generate_naive`` recomputes the full forward pass per step and exists to check it (equal
+outputs for the same seed, tested). Sampling is Gumbel-max with noise drawn from a generator, so a
+seed fixes the samples exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ResidualLayer(nn.Module):
+    def __init__(self, residual: int, gate: int, skip: int, dilation: int, local_channels: int, global_classes: int):
+        super().__init__()
+        self.dilation = dilation
+        self.conv = nn.Conv1d(residual, 2 * gate, 2, dilation=dilation)
+        self.local = nn.Conv1d(local_channels, 2 * gate, 1, bias=False) if local_channels else None
+        self.glob = nn.Embedding(global_classes, 2 * gate) if global_classes else None
+        self.res = nn.Conv1d(gate, residual, 1)
+        self.skip = nn.Conv1d(gate, skip, 1)
+
+    def conditioning(self, c: torch.Tensor | None, g: torch.Tensor | None) -> torch.Tensor | float:
+        """(B, 2 gate, T) or (B, 2 gate, 1): the conditioning terms V c + U g (0 when unconditioned)."""
+        out = 0.0
+        if self.local is not None:
+            out = out + self.local(c)
+        if self.glob is not None:
+            out = out + self.glob(g).unsqueeze(-1)
+        return out
+
+    def gated(self, pre: torch.Tensor) -> torch.Tensor:
+        f, g = pre.chunk(2, dim=1)
+        return torch.tanh(f) * torch.sigmoid(g)
+
+    def forward(self, x: torch.Tensor, cond) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.gated(self.conv(F.pad(x, (self.dilation, 0))) + cond)
+        return x + self.res(z), self.skip(z)
+
+
+class WaveNet(nn.Module):
+    """Autoregressive model of class sequences (B, T) -> logits (B, classes, T), causal in T."""
+
+    def __init__(self, *, classes: int = 256, residual: int = 64, gate: int | None = None, skip: int = 128, layers: int = 10,
+                 cycles: int = 2, local_channels: int = 0, global_classes: int = 0, start: int | None = None):
+        super().__init__()
+        self.classes, self.local_channels, self.global_classes = classes, local_channels, global_classes
+        self.start = classes // 2 if start is None else start  # mu-law 128 = silence
+        gate = gate or residual
+        self.embed = nn.Embedding(classes, residual)
+        self.layers = nn.ModuleList(ResidualLayer(residual, gate, skip, 2**i, local_channels, global_classes)
+                                    for _ in range(cycles) for i in range(layers))
+        self.out = nn.Sequential(nn.ReLU(), nn.Conv1d(skip, skip, 1), nn.ReLU(), nn.Conv1d(skip, classes, 1))
+
+    @property
+    def receptive_field(self) -> int:
+        return sum(layer.dilation for layer in self.layers) + 1
+
+    def _check(self, c, g, batch: int, length: int):
+        if (c is None) != (self.local_channels == 0):
+            raise ValueError("local conditioning c must be given exactly when the WaveNet was built with local_channels")
+        if (g is None) != (self.global_classes == 0):
+            raise ValueError("global conditioning g must be given exactly when the WaveNet was built with global_classes")
+        if c is not None and (c.shape[0] != batch or c.shape[-1] < length):
+            raise ValueError(f"local conditioning {tuple(c.shape)} does not cover a batch of {batch} x {length} steps")
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None, g: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher forcing: logits[:, :, t] predict x[:, t] from x[:, :t] (and c, g)."""
+        b, t = x.shape
+        self._check(c, g, b, t)
+        shifted = torch.cat([torch.full((b, 1), self.start, dtype=x.dtype, device=x.device), x[:, :-1]], 1)
+        h = self.embed(shifted).transpose(1, 2)
+        skips = 0.0
+        for layer in self.layers:
+            h, s = layer(h, layer.conditioning(c[..., :t] if c is not None else None, g))
+            skips = skips + s
+        return self.out(skips)
+
+    @torch.no_grad()
+    def generate(self, length: int, c: torch.Tensor | None = None, g: torch.Tensor | None = None, *, batch: int | None = None,
+                 temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(B, length) samples, one column per step with per-layer queues (fast generation)."""
+        b = batch or (c.shape[0] if c is not None else g.shape[0] if g is not None else 1)
+        self._check(c, g, b, length)
+        device = self.embed.weight.device
+        noise = _gumbel(b, length, self.classes, generator, device)
+        conds = [_per_step(layer.conditioning(c, g), length) for layer in self.layers]  # (T, B, 2 gate) or None
+        taps = [(layer.conv.weight[..., 0], layer.conv.weight[..., 1], layer.conv.bias, layer.res.weight[..., 0], layer.res.bias,
+                 layer.skip.weight[..., 0], layer.skip.bias) for layer in self.layers]
+        head = [m for m in self.out if isinstance(m, nn.Conv1d)]
+        queues = [torch.zeros(layer.dilation, b, self.embed.embedding_dim, device=device) for layer in self.layers]
+        prev = torch.full((b,), self.start, dtype=torch.long, device=device)
+        out = torch.empty(b, length, dtype=torch.long, device=device)
+        for t in range(length):
+            h = self.embed(prev)  # (B, R): this step's input to the first layer
+            skips = 0.0
+            for layer, queue, cond, (w_past, w_now, bias, w_res, b_res, w_skip, b_skip) in zip(self.layers, queues, conds, taps):
+                slot = t % layer.dilation
+                past = queue[slot].clone()  # the layer's input d steps ago (zeros before the start)
+                queue[slot] = h
+                pre = F.linear(past, w_past) + F.linear(h, w_now, bias)
+                if cond is not None:
+                    pre = pre + cond[t]
+                z = layer.gated(pre.unsqueeze(-1)).squeeze(-1)
+                h = h + F.linear(z, w_res, b_res)
+                skips = skips + F.linear(z, w_skip, b_skip)
+            logits = F.linear(F.relu(F.linear(F.relu(skips), head[0].weight[..., 0], head[0].bias)), head[1].weight[..., 0], head[1].bias)
+            prev = (logits / temperature + noise[:, t]).argmax(-1)
+            out[:, t] = prev
+        return out
+
+    @torch.no_grad()
+    def generate_naive(self, length: int, c: torch.Tensor | None = None, g: torch.Tensor | None = None, *, batch: int | None = None,
+                       temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The same samples as ``generate`` by a full forward pass per step (slow; for checking)."""
+        b = batch or (c.shape[0] if c is not None else g.shape[0] if g is not None else 1)
+        noise = _gumbel(b, length, self.classes, generator, self.embed.weight.device)
+        out = torch.zeros(b, length, dtype=torch.long, device=self.embed.weight.device)
+        for t in range(length):
+            logits = self.forward(out[:, : t + 1], c, g)[..., t]  # column t depends only on out[:, :t]
+            out[:, t] = (logits / temperature + noise[:, t]).argmax(-1)
+        return out
+
+
+def _per_step(cond, length: int) -> torch.Tensor | None:
+    """Conditioning (B, C, T) or (B, C, 1) -> (T, B, C) for stepping; None when unconditioned."""
+    if not isinstance(cond, torch.Tensor):
+        return None
+    if cond.shape[-1] == 1:  # global only: the same at every step
+        cond = cond.expand(-1, -1, length)
+    return cond[..., :length].permute(2, 0, 1).contiguous()
+
+
+def _gumbel(batch: int, length: int, classes: int, generator: torch.Generator | None, device) -> torch.Tensor:
+    u = torch.rand(batch, length, classes, generator=generator).clamp_(1e-10, 1 - 1e-10)
+    return (-torch.log(-torch.log(u))).to(device)
+
+
+def mu_law_encode(wave: torch.Tensor, classes: int = 256) -> torch.Tensor:
+    """Waveform in [-1, 1] -> mu-law class indices in [0, classes) (mu = classes - 1)."""
+    mu = classes - 1
+    y = torch.sign(wave) * torch.log1p(mu * wave.abs().clamp(max=1)) / torch.log1p(torch.tensor(float(mu)))
+    return ((y + 1) / 2 * mu + 0.5).long().clamp_(0, mu)
+
+
+def mu_law_decode(indices: torch.Tensor, classes: int = 256) -> torch.Tensor:
+    """mu-law class indices -> waveform in [-1, 1] (the inverse of ``mu_law_encode`` up to quantisation)."""
+    mu = classes - 1
+    y = indices.float() / mu * 2 - 1
+    return torch.sign(y) * ((1 + mu) ** y.abs() - 1) / mu
