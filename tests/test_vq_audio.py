@@ -96,3 +96,75 @@ def test_converting_to_another_speaker_changes_the_samples_but_not_the_codes():
     assert not torch.equal(a, b)
     again = model.convert(wave, torch.tensor([0]), generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(a, again)  # a seed fixes the samples
+
+
+def fake_fsdd(root, speakers=("anna", "bob"), digits=(0, 1), takes=6, rate=8000):
+    """FSDD's layout with synthetic 'utterances': a digit-dependent chirp in a speaker-dependent pitch."""
+    import numpy as np
+
+    from paperzoo.io.audio import write_audio
+
+    for s, speaker in enumerate(speakers):
+        for digit in digits:
+            for take in range(takes):
+                n = 1500 + 97 * take
+                t = np.arange(n) / rate
+                f0 = 150 * (1 + s) + 40 * digit
+                wave = 0.3 * np.sin(2 * np.pi * (f0 + 30 * t * (digit + 1)) * t) * np.hanning(n)
+                write_audio(root / "recordings" / f"{digit}_{speaker}_{take}.wav", wave, rate)
+    return root
+
+
+def audio_config(tmp_path, fsdd, **data):
+    from conftest import write_config
+
+    return write_config(tmp_path / "audio.yaml", tmp_path / "runs", task="vqvae_audio", name="tiny",
+                        trainer={"max_steps": 3, "val_every": 3, "checkpoint_every": 3, "log_every": 1},
+                        model={"name": "vqvae_audio", "options": TINY},
+                        data={"location": str(fsdd), "crop": 512, "batch_size": 4, "test_takes": 2, **data})
+
+
+def test_fsdd_split_windows_and_normalisation(tmp_path):
+    from paperzoo.tasks.vqvae_audio import AudioDataConfig, TrainWindows, load_fsdd
+
+    train, test, speakers = load_fsdd(AudioDataConfig(location=str(fake_fsdd(tmp_path / "fsdd")), test_takes=2, peak=0.5))
+    assert speakers == ["anna", "bob"]
+    assert len(train.waves) == 2 * 2 * 4 and len(test.waves) == 2 * 2 * 2  # takes 2-5 train, 0-1 test
+    assert all(n.split("_")[2].startswith(("0", "1")) for n in test.names)
+    torch.testing.assert_close(test.waves.abs().amax(1), torch.full((8,), 0.5))
+    windows = TrainWindows(train, 1024, seed=0)
+    rows = torch.tensor([0, 5, 9])
+    a = windows[rows]
+    assert a.shape == (3, 1024)
+    torch.testing.assert_close(a, windows[rows])  # the same rows and seed give the same windows
+    short = TrainWindows(train, 4096, seed=0)[torch.tensor([0])]  # longer than the recording: zero-padded
+    assert short[0, int(train.lengths[0]) :].abs().sum() == 0
+
+
+@pytest.mark.slow
+def test_train_then_convert_speaker_from_the_command_line(tmp_path, cli):
+    from conftest import only_run_dir
+
+    fsdd = fake_fsdd(tmp_path / "fsdd")
+    code, out, err = cli("train", audio_config(tmp_path, fsdd))
+    assert code == 0, err
+    run = only_run_dir(tmp_path / "runs")
+    source = fsdd / "recordings" / "1_anna_0.wav"
+    code, out, err = cli("convert-speaker", source, "--to", "bob", "--checkpoint", run, "-o", tmp_path / "out.wav")
+    assert code == 0, err
+    from paperzoo.io.audio import read_audio
+
+    converted, rate = read_audio(tmp_path / "out.wav", allow_silent=True)
+    assert rate == 8000 and len(converted) == len(read_audio(source)[0])
+    code, out, err = cli("convert-speaker", source, "--to", "carol", "--checkpoint", run, "-o", tmp_path / "x.wav")
+    assert code == 2 and "unknown speaker 'carol'" in err and "anna, bob" in err and not (tmp_path / "x.wav").exists()
+    code, out, err = cli("convert-speaker", tmp_path / "missing.wav", "--to", "bob", "--checkpoint", run, "-o", tmp_path / "x.wav")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_bad_audio_configs_are_one_line_errors(tmp_path, cli):
+    fsdd = fake_fsdd(tmp_path / "fsdd", takes=3)
+    code, out, err = cli("train", audio_config(tmp_path, fsdd, crop=500))
+    assert code == 2 and "multiple of 64" in err
+    code, out, err = cli("train", audio_config(tmp_path, fsdd, batch_size=64))
+    assert code == 2 and "larger than the training set" in err

@@ -42,6 +42,7 @@ EXAMPLES = {
     "demo": "example:\n  paperzoo demo --out runs/demo",
     "predict": "examples:\n  paperzoo data build moving-shapes --out data/moving_shapes\n  paperzoo train video/r3d_18_shapes data.location=data/moving_shapes\n  paperzoo predict data/moving_shapes/videos/left/v_left_002001.mp4 --checkpoint runs/r3d_18_shapes/<timestamp>",
     "video": "example:\n  paperzoo video expand --steps 2 --candidate-steps 150 --out runs/x3d_expand",
+    "convert-speaker": "examples:\n  paperzoo train vq/vqvae_audio_fsdd\n  paperzoo convert-speaker 3_george_0.wav --to jackson --checkpoint runs/vqvae_audio_fsdd/<timestamp> -o 3_as_jackson.wav",
     "separate": "examples:\n  paperzoo train audio/audioslots_fsdd2mix\n  paperzoo separate mix.wav --checkpoint runs/audioslots_fsdd2mix/<timestamp> --out-dir separated/",
     "recommend": "examples:\n  paperzoo train recsys/bpr_mf_luxury_beauty\n  paperzoo recommend --checkpoint runs/bpr_mf_luxury_beauty/<timestamp> --user A3CJ7MHAS9IMAM --k 10",
 }
@@ -112,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory of a separation run")
     p.add_argument("--out-dir", required=True, help="output folder (replaced atomically): source_1.wav, source_2.wav, ...")
     p.add_argument("--mask", choices=["ibm", "wiener"], default="ibm")
+
+    p = _add(sub, "convert-speaker", "speaker conversion with a trained audio VQ-VAE: the same words in another voice")
+    p.add_argument("audio", help="audio file (any sample rate: resampled; stereo: downmixed)")
+    p.add_argument("--to", required=True, dest="speaker", help="target speaker name (as in the training data)")
+    p.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory of a vqvae_audio run")
+    p.add_argument("-o", "--out", required=True, help="output WAV (written atomically)")
+    p.add_argument("--temperature", type=float, default=1.0, help="WaveNet sampling temperature (default 1)")
+    p.add_argument("--seed", type=int, default=0)
 
     p = _add(sub, "recommend", "top-K items for a user from a trained recommender run (training items excluded)")
     p.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory of a recommender run")
@@ -316,6 +325,15 @@ def cmd_separate(args) -> None:
         print(f"wrote {path}")
 
 
+def cmd_convert_speaker(args) -> None:
+    from paperzoo.engine.run import quiet_lightning
+    from paperzoo.tasks.vqvae_audio import convert_speaker
+
+    quiet_lightning()
+    out = convert_speaker(args.audio, args.speaker, args.checkpoint, args.out, temperature=args.temperature, seed=args.seed)
+    print(f"wrote {out}")
+
+
 def cmd_recommend(args) -> None:
     from paperzoo.engine.run import quiet_lightning
     from paperzoo.tasks.recommender import load_recommender
@@ -370,7 +388,7 @@ def cmd_demo(args) -> None:
 
 COMMANDS = {"list": cmd_list, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
             "data": cmd_data, "losses": cmd_losses, "reconstruct": cmd_reconstruct, "extract-codes": cmd_extract_codes, "sample": cmd_sample,
-            "recommend": cmd_recommend, "separate": cmd_separate, "predict": cmd_predict, "video": cmd_video, "demo": cmd_demo}
+            "recommend": cmd_recommend, "separate": cmd_separate, "convert-speaker": cmd_convert_speaker, "predict": cmd_predict, "video": cmd_video, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

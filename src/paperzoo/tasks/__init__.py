@@ -21,6 +21,7 @@ TASKS = {
     "recommender": "paperzoo.tasks.recommender",
     "separation": "paperzoo.tasks.separation",
     "video": "paperzoo.tasks.video",
+    "vqvae_audio": "paperzoo.tasks.vqvae_audio",
 }
 
 
