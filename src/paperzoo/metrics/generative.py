@@ -56,17 +56,7 @@ def classification_accuracy_score(train_x: torch.Tensor, train_y: torch.Tensor, 
                                   *, make_model, steps: int = 500, batch: int = 128, lr: float = 2e-3, seed: int = 0) -> float:
     """CAS (Ravuri & Vinyals 2019): train a fresh classifier ``make_model()`` on generated images
     ``train_x`` (N, 3, H, W) with their intended labels, return its top-1 accuracy on real test images."""
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = make_model().train()
-    opt = torch.optim.Adam(model.parameters(), lr)
-    for _ in range(steps):
-        idx = torch.randint(0, len(train_x), (min(batch, len(train_x)),), generator=gen)
-        loss = torch.nn.functional.cross_entropy(model(train_x[idx]), train_y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        correct = sum(int((model(test_x[i : i + 512]).argmax(1) == test_y[i : i + 512]).sum()) for i in range(0, len(test_x), 512))
-    return correct / len(test_x)
+    from paperzoo.metrics.probe import accuracy, train_classifier
+
+    model = train_classifier(train_x, train_y, make_model, steps=steps, batch=batch, lr=lr, seed=seed)
+    return accuracy(model, test_x, test_y)

@@ -230,19 +230,9 @@ def fuse_scores(logits: list[torch.Tensor], weights: torch.Tensor | tuple[float,
 def fit_score_fusion(scores: list[torch.Tensor], labels: torch.Tensor, *, l2: float = 1e-3, steps: int = 100) -> nn.Linear:
     """The two-stream paper's second fusion: a linear classifier on the stacked, L2-normalised
     softmax scores of the streams (multinomial logistic regression with L2 penalty, L-BFGS)."""
-    x = stacked_scores(scores)
-    layer = nn.Linear(x.shape[1], int(labels.max()) + 1 if len(labels) else 1)
-    opt = torch.optim.LBFGS(layer.parameters(), max_iter=steps, line_search_fn="strong_wolfe")
+    from paperzoo.metrics.probe import fit_logistic_regression
 
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(layer(x), labels) + l2 * layer.weight.square().sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        opt.step(closure)
-    return layer.requires_grad_(False)
+    return fit_logistic_regression(stacked_scores(scores), labels, classes=scores[0].shape[1], l2=l2, steps=steps)
 
 
 def stacked_scores(scores: list[torch.Tensor]) -> torch.Tensor:

@@ -1,0 +1,54 @@
+"""Classifiers used as measuring instruments: a small network trained on (x, y) tensors, its
+accuracy, and multinomial logistic regression (linear probes, score fusion)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def train_classifier(x: torch.Tensor, y: torch.Tensor, make_model: Callable[[], nn.Module], *, steps: int = 500, batch: int = 128,
+                     lr: float = 2e-3, seed: int = 0) -> nn.Module:
+    """A fresh ``make_model()`` trained with Adam on random mini-batches of (x, y); returned in eval mode."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = make_model().train()
+    opt = torch.optim.Adam(model.parameters(), lr)
+    for _ in range(steps):
+        idx = torch.randint(0, len(x), (min(batch, len(x)),), generator=gen)
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def predict(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch: int = 512) -> torch.Tensor:
+    """argmax class of every row of ``x``."""
+    return torch.cat([model(x[i : i + batch]).argmax(1) for i in range(0, len(x), batch)])
+
+
+def accuracy(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> float:
+    return float((predict(model, x) == y).float().mean())
+
+
+def fit_logistic_regression(x: torch.Tensor, y: torch.Tensor, *, classes: int | None = None, l2: float = 1e-3,
+                            steps: int = 100) -> nn.Linear:
+    """Multinomial logistic regression with an L2 penalty on the weights, fitted by L-BFGS."""
+    x = x.float()
+    layer = nn.Linear(x.shape[1], classes or int(y.max()) + 1)
+    opt = torch.optim.LBFGS(layer.parameters(), max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(layer(x), y) + l2 * layer.weight.square().sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    return layer.requires_grad_(False)
