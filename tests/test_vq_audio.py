@@ -168,3 +168,38 @@ def test_bad_audio_configs_are_one_line_errors(tmp_path, cli):
     assert code == 2 and "multiple of 64" in err
     code, out, err = cli("train", audio_config(tmp_path, fsdd, batch_size=64))
     assert code == 2 and "larger than the training set" in err
+
+
+def test_mel_filterbank_covers_the_band_and_log_mel_shapes():
+    from paperzoo.vq.audio_eval import log_mel, mel_filterbank
+
+    fb = mel_filterbank(8000, 256, 40)
+    assert fb.shape == (40, 129) and fb.min() >= 0 and fb.max() <= 1
+    assert (fb.sum(0)[2:-2] > 0).all()  # every bin but the band edges belongs to some filter
+    peaks = fb.argmax(1)
+    assert (peaks[1:] >= peaks[:-1]).all()  # filters ordered by frequency
+    assert log_mel(torch.zeros(2, 8000)).shape == (2, 1, 40, 126)
+    tone = torch.sin(2 * torch.pi * 1000 * torch.arange(8000) / 8000)[None]
+    hot = log_mel(tone)[0, 0].mean(1).argmax()
+    centre = 700 * (10 ** (torch.linspace(2595 * torch.log10(torch.tensor(1 + 20 / 700)), 2595 * torch.log10(torch.tensor(1 + 4000 / 700)), 42)[1:-1] / 2595) - 1)
+    assert abs(float(centre[hot]) - 1000) < 120  # a 1 kHz tone lights the filter centred near 1 kHz
+
+
+def test_log_mel_cnn_learns_synthetic_digits_and_the_code_probe_and_prior_work(tmp_path):
+    from paperzoo.metrics.probe import accuracy, fit_logistic_regression, train_classifier
+    from paperzoo.tasks.vqvae_audio import AudioDataConfig, load_fsdd
+    from paperzoo.vq.audio_eval import LogMelCNN, code_histograms, code_prior_bits, fit_code_prior
+
+    train, test, _ = load_fsdd(AudioDataConfig(location=str(fake_fsdd(tmp_path / "f", digits=(0, 1, 2))), test_takes=2))
+    net = train_classifier(train.waves, train.digits, lambda: LogMelCNN(3, width=8), steps=40, batch=16)
+    assert accuracy(net, test.waves, test.digits) >= 0.8  # the chirps are easy; chance is 1/3
+    codes = [torch.randint(0, 8, (20,)) for _ in range(6)]
+    hist = code_histograms(codes, 8)
+    torch.testing.assert_close(hist.sum(1), torch.ones(6))
+    probe = fit_logistic_regression(hist, torch.tensor([0, 1, 0, 1, 0, 1]), classes=2)
+    assert probe.weight.shape == (2, 8)
+    # a prior on sequences that repeat one code per speaker learns them: far below log2 K bits per code
+    seqs = [torch.full((24,), 3), torch.full((24,), 5)] * 4
+    spk = torch.tensor([0, 1] * 4)
+    prior = fit_code_prior(seqs, spk, 8, 2, steps=100, lr=1e-2, residual=8, skip=8, layers=3, cycles=1)
+    assert code_prior_bits(prior, seqs[:2], spk[:2]) < 1.0  # a uniform prior: log2 8 = 3 bits

@@ -47,12 +47,13 @@ class AudioVQVAE(nn.Module):
 
     def __init__(self, *, speakers: int, num_codes: int = 512, dim: int = 64, hidden: int = 256, downsamplings: int = 6,
                  residual: int = 128, skip: int = 256, layers: int = 10, cycles: int = 3, beta: float = 0.25,
-                 ema: bool = False, decay: float = 0.99):
+                 ema: bool = False, decay: float = 0.99, kmeans_init: bool = False, restart_after: int | None = None):
         super().__init__()
         self.hop = 2**downsamplings
         self.speakers = speakers
         self.encoder = AudioEncoder(hidden, dim, downsamplings)
-        self.quantizer = VectorQuantizer(num_codes, dim, beta, ema=ema, decay=decay)
+        self.quantizer = VectorQuantizer(num_codes, dim, beta, ema=ema, decay=decay, kmeans_init=kmeans_init,
+                                         restart_after=restart_after)
         self.decoder = WaveNet(classes=256, residual=residual, skip=skip, layers=layers, cycles=cycles, local_channels=dim,
                                global_classes=speakers)
 
