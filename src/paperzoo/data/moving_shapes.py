@@ -37,7 +37,7 @@ from PIL import Image, ImageDraw
 
 from paperzoo.errors import DataError
 from paperzoo.io.atomic import atomic_dir, atomic_write_text
-from paperzoo.io.video import write_video
+from paperzoo.io.video import read_video, write_video
 
 GENERATOR_VERSION = 2  # bump whenever the rendered clips change, so cached datasets are rebuilt
 MID_LOW, MID_HIGH = 0.25, 0.75  # range of every glyph's mid-clip centre (fraction of the frame)
@@ -139,3 +139,24 @@ def build_moving_shapes(out_dir: str | Path, *, train: int = 1000, test: int = 3
         atomic_write_text(tmp / "meta.json", json.dumps({"generator": "paperzoo moving-shapes", "version": GENERATOR_VERSION, "seed": seed, "frames": frames,
                                                          "size": size, "fps": fps, "train": train, "test": test}, indent=1))
     return out_dir
+
+
+def clip_frames(split: str, limit: int | None = None, *, location=None) -> np.ndarray:
+    """(N, T, H, W, 3) uint8 frames of the default moving-shapes dataset's ``train`` or ``test`` clips
+    (built on first use, as for the video task); labels via ``clip_labels``."""
+    return np.stack([read_video(p) for p in _split_paths(split, limit, location)[0]])
+
+
+def clip_labels(split: str, limit: int | None = None, *, location=None) -> np.ndarray:
+    return np.array(_split_paths(split, limit, location)[1])
+
+
+def _split_paths(split: str, limit: int | None, location) -> tuple[list[Path], list[int]]:
+    from paperzoo.data.video_lists import read_video_list
+    from paperzoo.tasks.video import VideoDataConfig, ensure_moving_shapes
+
+    if split not in ("train", "test"):
+        raise DataError(f"moving-shapes split must be train or test, got {split!r}")
+    root = ensure_moving_shapes(VideoDataConfig(location=location))
+    videos = read_video_list(root / f"{split}list01.txt")
+    return list(videos.paths[:limit]), list(videos.labels[:limit])

@@ -42,7 +42,7 @@ class VQVAEModelConfig:
 
 @dataclass
 class VQVAEDataConfig:
-    source: str = "cifar10"  # cifar10 (data root) | shapes (generated)
+    source: str = "cifar10"  # cifar10 (data root) | shapes (generated) | moving_shapes (frames of the generated videos)
     batch_size: int = 32
     limit_train: Optional[int] = None  # first N training images (CPU-scale runs)
     limit_val: Optional[int] = None
@@ -62,8 +62,8 @@ class Config(RunConfig):
         if self.model.name not in names:
             raise ConfigError(f"model.name must be one of {', '.join(names)}, got {self.model.name!r}")
         d = self.data
-        if d.source not in ("cifar10", "shapes"):
-            raise ConfigError(f"data.source must be cifar10 or shapes, got {d.source!r}")
+        if d.source not in ("cifar10", "shapes", "moving_shapes"):
+            raise ConfigError(f"data.source must be cifar10, shapes or moving_shapes, got {d.source!r}")
         for key in ("batch_size", "n_train", "n_val", "grid_images"):
             if getattr(d, key) < 1:
                 raise ConfigError(f"data.{key} must be >= 1")
@@ -78,6 +78,11 @@ def build_data(cfg: Config, data_dir=None) -> TensorDataModule:
         root = require_dataset("cifar10", data_dir)
         train = torch.from_numpy(load_cifar10(root, "train")[0][: d.limit_train])
         val = torch.from_numpy(load_cifar10(root, "test")[0][: d.limit_val])
+    elif d.source == "moving_shapes":  # every frame of the clips (limit_*: clips, not frames)
+        from paperzoo.data.moving_shapes import clip_frames
+
+        train = torch.from_numpy(clip_frames("train", d.limit_train)).flatten(0, 1)
+        val = torch.from_numpy(clip_frames("test", d.limit_val)).flatten(0, 1)
     else:
         images = shapes_images(d.n_train + d.n_val, seed=cfg.seed)
         train, val = images[: d.n_train], images[d.n_train :]
