@@ -53,3 +53,20 @@ def test_continuation_keeps_the_given_frames_and_follows_a_learned_motion():
     assert (out[:, 3:] == codes[:2, 3:]).float().mean() > 0.95  # the dot keeps moving the way its action says
     swapped = prior.continue_clip(given, actions[:2].flip(0), 3, temperature=0.1)
     assert not torch.equal(swapped[:, 3:], out[:, 3:])  # the action, not only the context, drives it
+
+
+def test_three_latents_carry_what_the_pixelcnn_decoder_cannot_guess():
+    from paperzoo.vq.hierarchy import fit_compressor
+
+    # first-level maps: one of 4 "scenes" (which code fills the map), plus per-map noise the 27 bits can skip
+    g = torch.Generator().manual_seed(0)
+    scene = torch.randint(0, 4, (256,), generator=g)
+    maps = scene[:, None, None].expand(-1, 4, 4).clone()
+    noise = torch.rand(256, 4, 4, generator=g) < 0.1
+    maps[noise] = 4
+    model = fit_compressor(maps, 5, steps=150, batch=64, lr=3e-3, num_codes=16, dim=8, hidden=16, channels=16, layers=3)
+    latents = model.encode(maps[:32])
+    assert latents.shape == (32, 3) and latents.max() < 16
+    decoded = model.decode(latents, (4, 4), temperature=0.1)
+    majority = decoded.flatten(1).mode(1).values
+    assert (majority == scene[:32]).float().mean() > 0.9  # the scene survives 3 codes, the noise need not
