@@ -214,7 +214,8 @@ def cmd_list(args) -> None:
             if isinstance(net, VideoClassifier) and net.input_spec is not None:  # the 2D Inception-V1 has none
                 s = net.input_spec
                 print(f"  {m.name:<22} {count_parameters(net) / 1e6:7.2f}M params {multiply_adds(net) / 1e9:8.2f} GFLOPs"
-                      f"  view {s.frames}x{s.crop}x{s.crop} rate {s.rate}")
+                      f"  view {f'{s.segments} segments x ' if s.segments > 1 else ''}{s.frames}x{s.crop}x{s.crop} rate {s.rate}"
+                      f" {'+'.join(s.inputs)}")
     configs = [c for c in bundled_configs() if not args.family or c.startswith(args.family + "/")]
     print("configs (paperzoo train NAME):")
     for c in configs:
