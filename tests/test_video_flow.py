@@ -109,7 +109,7 @@ def test_flow_cache_builds_resumes_and_rebuilds_only_what_is_missing(tmp_path):
     import shutil
 
     shutil.rmtree(folders[2])
-    (folders[1] / "flow.json").unlink()  # as if killed before the folder was complete
+    shutil.move(folders[1], folders[1].parent / f".{folders[1].name}.abc.tmp")  # as if killed while writing it
     again = build_flow_cache(videos, folders, method="dis", progress=False)
     assert again["computed"] == 2 and again["cached"] == 1
     assert build_flow_cache(videos, folders, method="dis", progress=False)["computed"] == 0
@@ -142,3 +142,30 @@ def test_reading_the_shared_frame_and_flow_folder():
     ours = compute_flow(frames, "dis")
     assert ours.shape == (5, 240, 320, 2) and np.isfinite(ours).all()
     assert cache_folders([SHARED_FLOW], Path("/unused"), method="tvl1", fmt="jpeg") == [SHARED_FLOW.resolve()]
+
+
+def test_a_denseflow_frame_folder_is_read_as_it_is_and_never_rewritten(tmp_path):
+    """A frame folder with fewer flow fields than frames (like the shared one: 10 frames, 5 fields)."""
+    from PIL import Image
+
+    from paperzoo.tasks.video import ClipReader
+    from paperzoo.video.flow import flow_fields
+
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    frames = _clip(0, 6)
+    for i, f in enumerate(frames, start=1):
+        Image.fromarray(f).save(folder / f"img_{i:05d}.jpg")
+    for i in range(1, 4):  # 3 fields only
+        Image.fromarray(np.full((32, 32), 140, np.uint8)).save(folder / f"x_{i:05d}.jpg")
+        Image.fromarray(np.full((32, 32), 128, np.uint8)).save(folder / f"y_{i:05d}.jpg")
+    before = sorted(p.name for p in folder.iterdir())
+    folders = cache_folders([folder], tmp_path / "flow", method="dis", fmt="jpeg")
+    assert folders == [folder.resolve()]
+    assert build_flow_cache([folder], folders, method="dis", progress=False)["computed"] == 0
+    assert sorted(p.name for p in folder.iterdir()) == before
+    assert flow_fields(folder) == 3
+    reader = ClipReader([folder], [6], ("rgb", "flow"), folders)
+    rgb, flow = reader(0, np.arange(6))
+    assert rgb.shape == (6, 32, 32, 3) and flow.shape == (6, 32, 32, 2)
+    np.testing.assert_allclose(flow[..., 0], dequantize(np.uint8(140)), atol=1e-6)  # frames past field 3 reuse it

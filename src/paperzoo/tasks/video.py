@@ -38,8 +38,8 @@ from paperzoo.io.video import read_video, video_info
 from paperzoo.registry import create_model
 from paperzoo.tasks.base import BaseTask, load_run_config, load_run_weights
 from paperzoo.tasks.data import step_loader
-from paperzoo.video.flow import (build_flow_cache, cache_folders, compute_flow, dequantize, flow_root, quantize, read_flow_cache,
-                                  read_frames)
+from paperzoo.video.flow import (build_flow_cache, cache_folders, compute_flow, dequantize, flow_fields, flow_root, quantize,
+                                  read_flow_cache, read_frames)
 from paperzoo.video.transforms import eval_views, multi_view_scores, sample_view, train_view
 
 
@@ -152,12 +152,13 @@ class ClipReader:
 
     def __init__(self, paths: list[Path], lengths: list[int], inputs: tuple[str, ...], flows: list[Path] | None):
         self.paths, self.lengths, self.inputs, self.flows = paths, lengths, inputs, flows
+        self.fields = [flow_fields(f) for f in flows] if flows is not None else None
 
     def __call__(self, i: int, idx: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         rgb = read_video(self.paths[i], idx) if "rgb" in self.inputs else None
         flow = None
-        if self.flows is not None:  # field t is frame t -> t + 1; the last frame reuses the last field
-            flow = read_flow_cache(self.flows[i], np.minimum(idx, max(self.lengths[i] - 2, 0)))
+        if self.flows is not None:  # field t is frame t -> t + 1; frames past the last field reuse it
+            flow = read_flow_cache(self.flows[i], np.minimum(idx, max(self.fields[i] - 1, 0)))
         return rgb, flow
 
 

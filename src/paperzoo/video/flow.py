@@ -164,7 +164,18 @@ def read_flow_cache(folder: str | Path, indices: Iterable[int] | None = None) ->
 
 
 def cache_complete(folder: str | Path) -> bool:
-    return (Path(folder) / DONE).is_file()
+    """A cache folder appears whole (``write_flow_cache`` renames it into place when complete), and a
+    denseflow / mmaction2 folder of ``x_``/``y_`` images is taken as it is - never rewritten."""
+    folder = Path(folder)
+    return (folder / DONE).is_file() or (folder / "x_00001.jpg").is_file()
+
+
+def flow_fields(folder: str | Path) -> int:
+    """How many flow fields a cache folder holds (a denseflow folder may hold fewer than its frames - 1)."""
+    folder = Path(folder)
+    if (folder / DONE).is_file():
+        return int(json.loads((folder / DONE).read_text())["fields"])
+    return len(list(folder.glob("x_*.jpg")))
 
 
 def flow_root(flow_dir: str | Path | None = None) -> Path:
