@@ -204,3 +204,43 @@ def test_multi_view_scores_average_softmax_over_clips_and_crops():
     assert sum(seen) == 12 and probs.shape == (3,)
     views = torch.cat([eval_views(video[i], 32, 32, 3) for i in sample_clips(40, 4, 2, "uniform", num_clips=4)])
     torch.testing.assert_close(probs, model(views).softmax(-1).mean(0))
+
+
+def test_flow_channels_move_with_the_pixels_and_keep_pixel_units():
+    from paperzoo.video.transforms import horizontal_flip, to_clip
+
+    rgb = np.full((2, 16, 32, 3), 255, np.uint8)
+    flow = np.zeros((2, 16, 32, 2), np.float32)
+    flow[..., 0], flow[..., 1] = 1.0, 2.0
+    x = to_clip(rgb, flow)
+    assert x.shape == (5, 2, 16, 32)
+    scaled = short_side_scale(x, 32, flow=True)  # 16x32 -> 32x64: displacements double
+    assert scaled.shape == (5, 2, 32, 64)
+    torch.testing.assert_close(scaled[3], torch.full((2, 32, 64), 2.0))
+    torch.testing.assert_close(scaled[4], torch.full((2, 32, 64), 4.0))
+    torch.testing.assert_close(scaled[0], torch.ones(2, 32, 64))  # RGB values are not scaled
+    flipped = horizontal_flip(x, flow=True)
+    torch.testing.assert_close(flipped[3], -x[3])  # u changes sign
+    torch.testing.assert_close(flipped[4], x[4])
+    view = train_view(rgb, 16, 16, np.random.default_rng(0), flip=False, flow=flow)
+    torch.testing.assert_close(view[:3], torch.full((3, 2, 16, 16), (1 - 0.45) / 0.225))  # RGB normalised
+    torch.testing.assert_close(view[3:], torch.stack([torch.full((2, 16, 16), 1.0), torch.full((2, 16, 16), 2.0)]))
+    only_flow = eval_views(None, 16, 16, 1, flow=flow)
+    assert only_flow.shape == (1, 2, 2, 16, 16)
+
+
+def test_segment_sampling_takes_one_snippet_from_each_equal_segment():
+    from paperzoo.video.transforms import sample_segments, sample_view
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        idx = sample_segments(90, 3, 5, "random", rng=rng)[0].reshape(3, 5)
+        assert (np.diff(idx, axis=1) == 1).all()  # consecutive frames inside a snippet
+        starts = idx[:, 0]
+        assert (starts >= [0, 28, 57]).all() and (starts < [29, 58, 86]).all()  # inside its own segment
+    centre = sample_segments(90, 3, 1, "uniform")[0]
+    np.testing.assert_array_equal(centre, [15, 45, 75])  # segment centres of 0-29, 30-59, 60-89
+    several = sample_segments(90, 3, 1, "uniform", num_clips=2)
+    assert several.shape == (2, 3) and (several[0] < several[1]).all()
+    assert sample_segments(4, 3, 5, "random", rng=rng).max() <= 3  # short video: clamped, not out of range
+    np.testing.assert_array_equal(sample_view(40, 4, 2, 1, "uniform"), sample_clips(40, 4, 2, "uniform"))
