@@ -75,9 +75,9 @@ def markdown(rows: list[dict], settings: dict) -> str:
                      f"{r['params'] / 1e6:.2f}M", f"{r['gflops']:.3f}", f"{r['paper_params'] / 1e6:.2f}", f"{r['paper_gflops']:.1f} ({r['paper_view']})",
                      f"{r['train_clips_per_s']:.0f}" if r["train_clips_per_s"] else "-", f"{r['infer_clips_per_s']:.0f}",
                      f"{r['train_seconds'] / 60:.1f} min"])
-    steps = sorted({r["steps"] for r in rows})
+    steps_text = " or ".join(str(s) for s in sorted({r["steps"] for r in rows}))
     return (f"Moving shapes (generated, generator v{GENERATOR_VERSION} unless marked, seed 0): 2,000 train / 500 test clips, 16 frames, 32x32, 10 motion classes "
-            f"(chance 10%). Each model: bundled config `video/<model>_shapes`, {' or '.join(map(str, steps))} steps (column "steps") of batch 32, "
+            f"(chance 10%). Each model: bundled config `video/<model>_shapes`, {steps_text} steps (column 'steps') of batch 32, "
             "Adam 1e-3 cosine (C3D, which has no batch norm: 3e-4), seed 0; the Inception nets (I3D, S3D, S3D-G) read the clips "
             "upsampled to 64x64, all 16 frames (at 32x32, 8 frames, their 8x early downsampling left 14-24%). Top-1 on the 500 test clips, one centre view. GFLOPs are multiply-adds per view "
             "(`torch.utils.flop_counter`). Throughput on this 2-core CPU (train includes PyAV decoding); runs that shared the CPU "
