@@ -230,3 +230,28 @@ def test_two_stream_i3d_has_an_rgb_and_a_two_channel_flow_i3d():
     assert count_parameters(model) == 2 * count_parameters(rgb) - one_input_channel
     small = create_model("two_stream_i3d", num_classes=5, width=0.125, frames=8, crop=32)
     assert small(clip_for(small)).shape == (2, 5)
+
+
+def test_a_flow_tsn_starts_from_a_trained_rgb_tsn(tmp_path):
+    import json
+
+    from safetensors.torch import save_file
+
+    from paperzoo.errors import CheckpointError
+
+    options = {"num_classes": 5, **SMALL}
+    rgb = create_model("tsn", **options)
+    with torch.no_grad():
+        rgb.base.features.Conv_1a[0].weight.normal_()
+    export = tmp_path / "rgb_export"
+    export.mkdir()
+    save_file({k: v.contiguous() for k, v in rgb.state_dict().items()}, str(export / "model.safetensors"))
+    (export / "config.json").write_text(json.dumps({"model": "tsn", "kwargs": options}))
+    flow = create_model("tsn", modality="flow", rgb_run=str(export), **options)
+    w = rgb.base.features.Conv_1a[0].weight
+    torch.testing.assert_close(flow.base.features.Conv_1a[0].weight, w.mean(1, keepdim=True).expand(-1, 10, -1, -1))
+    diff_options = {**options, "modality": "rgb_diff"}
+    save_file({k: v.contiguous() for k, v in create_model("tsn", **diff_options).state_dict().items()}, str(export / "model.safetensors"))
+    (export / "config.json").write_text(json.dumps({"model": "tsn", "kwargs": diff_options}))
+    with pytest.raises(CheckpointError, match="RGB TSN"):
+        create_model("tsn", modality="flow", rgb_run=str(export), **options)

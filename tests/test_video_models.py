@@ -23,7 +23,9 @@ PUBLISHED = {"r3d_18": 33.37e6, "s3d": 8.32e6, "slowfast_r50": 34.48e6, "x3d_xs"
 
 def test_every_paper_model_is_registered():
     expected = {"c3d", "r3d_18", "r3d_34", "r2plus1d_18", "r2plus1d_34", "t3d", "i3d", "s3d", "s3d_g", "slowfast_r50",
-                "slow_only_r50", "fast_only_r50", "x3d_xs", "x3d_s", "x3d_m", "x3d_l", "single_frame_r2d_18"}
+                "slow_only_r50", "fast_only_r50", "x3d_xs", "x3d_s", "x3d_m", "x3d_l", "single_frame_r2d_18", "two_stream_spatial",
+                "two_stream_temporal", "two_stream", "conv_fusion", "tsn", "tsn_two_stream", "hidden_temporal", "hidden_two_stream",
+                "two_stream_i3d"}
     assert expected <= set(VIDEO_MODELS)
 
 
@@ -36,7 +38,7 @@ def test_output_shape_at_paper_input(name):
         assert model(x).shape == (2, 400)
         assert model.forward_features(x).shape == (2, model.feature_dim)
     spec = model.input_spec
-    assert x.shape == (2, 3, spec.frames, spec.crop, spec.crop)
+    assert x.shape == (2, spec.channels, spec.segments * spec.frames, spec.crop, spec.crop)
 
 
 @pytest.mark.parametrize("name,count", sorted(PUBLISHED.items()))
@@ -211,3 +213,12 @@ def test_multiply_adds_of_a_conv_match_the_formula():
     with FlopCounterMode(display=False) as counter:
         conv(x)
     assert counter.get_total_flops() // 2 == 2 * 3 * 27 * 16 * 32 * 32  # cout * cin * k^3 * outputs
+
+
+@pytest.mark.parametrize("name", VIDEO_MODELS)
+def test_every_weight_is_stored_once_so_exports_work(name):
+    """A module registered under two names (e.g. a wrapper's head that is its base net's head) would store
+    its weights twice in the state dict, which safetensors (``paperzoo export``) refuses."""
+    with torch.device("meta"):
+        model = create_model(name, num_classes=400)
+    assert len(list(model.named_parameters(remove_duplicate=False))) == len(list(model.named_parameters()))

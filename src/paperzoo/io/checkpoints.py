@@ -66,7 +66,10 @@ def load_export(path: str | Path) -> torch.nn.Module:
     except (ValueError, OSError) as exc:
         raise CheckpointError(f"{path}: unreadable export ({exc})") from None
     model = create_model(config["model"], **config["kwargs"])
-    model.load_state_dict(state, strict=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: the weights do not fit the model in config.json ({str(exc).splitlines()[0]})") from None
     return model.eval()
 
 

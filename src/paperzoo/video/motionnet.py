@@ -169,7 +169,7 @@ class HiddenTemporalStream(VideoClassifier):
         self.input_spec = InputSpec(frames=length + 1, rate=1, crop=crop, test_short_side=256, test_crop=crop, clips=25, crops=1)
         self.motionnet = MotionNet(length + 1, width=motion_width, levels=levels)
         self.temporal = TemporalStream(num_classes=num_classes, tower=tower, width=width, crop=crop, length=length, dropout=dropout)
-        self.feature_dim, self.head = self.temporal.feature_dim, self.temporal.head
+        self.feature_dim = self.temporal.feature_dim
         self.motion_weight = motion_weight
 
     def flow(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -191,7 +191,10 @@ class HiddenTemporalStream(VideoClassifier):
 
     def reset_head(self, num_classes: int, dropout: float | None = None) -> None:
         self.temporal.reset_head(num_classes, dropout)
-        self.head = self.temporal.head
+
+    @property
+    def head(self) -> nn.Module:  # the temporal ConvNet's head: one module, stored once in the state dict
+        return self.temporal.head
 
 
 @register_model("hidden_temporal", family="video")

@@ -153,7 +153,7 @@ class SingleFrame(VideoClassifier):
 
     def __init__(self, net: ResNet3d):
         super().__init__()
-        self.net, self.input_spec, self.feature_dim, self.head = net, net.input_spec, net.feature_dim, net.head
+        self.net, self.input_spec, self.feature_dim = net, net.input_spec, net.feature_dim
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         middle = x.shape[2] // 2
@@ -161,7 +161,10 @@ class SingleFrame(VideoClassifier):
 
     def reset_head(self, num_classes: int, dropout: float | None = None) -> None:
         self.net.reset_head(num_classes, dropout)
-        self.head = self.net.head
+
+    @property
+    def head(self) -> nn.Module:  # the 2D net's head: one module, stored once in the state dict
+        return self.net.head
 
 
 @register_model("single_frame_r2d_18", family="video")

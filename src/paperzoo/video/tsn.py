@@ -61,7 +61,7 @@ class TSN(VideoClassifier):
                                     crops=1, inputs=(source,), segments=segments)
         self.base = InceptionNet(num_classes=num_classes, dims=2, width=width, in_channels=channels,
                                  dropout=DROPOUT[modality] if dropout is None else dropout)
-        self.feature_dim, self.head = self.base.feature_dim, self.base.head
+        self.feature_dim = self.base.feature_dim
 
     def snippets(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, K * L, H, W) -> (B * K, channels, H, W), the 2D net's input per snippet."""
@@ -85,7 +85,10 @@ class TSN(VideoClassifier):
 
     def reset_head(self, num_classes: int, dropout: float | None = None) -> None:
         self.base.reset_head(num_classes, dropout)
-        self.head = self.base.head
+
+    @property
+    def head(self) -> nn.Module:  # the base net's head: one module, stored once in the state dict
+        return self.base.head
 
     def train(self, mode: bool = True):
         """Partial BN: in training, every BN layer after the first stays in eval mode with frozen affine."""
@@ -120,10 +123,19 @@ def cross_modality_init(rgb_state: dict[str, torch.Tensor], target: nn.Module) -
 
 @register_model("tsn", family="video")
 def tsn(*, num_classes: int = 101, modality: str = "rgb", segments: int = 3, width: float = 1.0, crop: int = 224,
-        dropout: float | None = None, partial_bn: bool = True, consensus: str = "avg") -> TSN:
-    """TSN on one modality (rgb, rgb_diff, flow, warped_flow): K = 3 segments, BN-Inception-style base."""
-    return TSN(num_classes=num_classes, modality=modality, segments=segments, width=width, crop=crop, dropout=dropout,
-               partial_bn=partial_bn, consensus=consensus)
+        dropout: float | None = None, partial_bn: bool = True, consensus: str = "avg", rgb_run: str | None = None) -> TSN:
+    """TSN on one modality (rgb, rgb_diff, flow, warped_flow): K = 3 segments, BN-Inception-style base.
+    ``rgb_run``: a trained RGB TSN (run or export directory) to start from by cross-modality initialisation."""
+    net = TSN(num_classes=num_classes, modality=modality, segments=segments, width=width, crop=crop, dropout=dropout,
+              partial_bn=partial_bn, consensus=consensus)
+    if rgb_run is not None:
+        from paperzoo.io.checkpoints import load_model
+
+        rgb = load_model(rgb_run)
+        if not isinstance(rgb, TSN) or rgb.modality != "rgb":
+            raise CheckpointError(f"{rgb_run} does not hold an RGB TSN")
+        net.load_state_dict(cross_modality_init(rgb.state_dict(), net))
+    return net
 
 
 @register_model("tsn_two_stream", family="video")

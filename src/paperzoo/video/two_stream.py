@@ -172,6 +172,7 @@ class LateFusion(VideoClassifier):
     def __init__(self, streams: dict[str, VideoClassifier], weights: tuple[float, ...] | None = None):
         super().__init__()
         self.streams = nn.ModuleDict(streams)
+        self.feature_dim = sum(s.feature_dim for s in streams.values())  # forward_features concatenates the streams'
         weights = tuple(weights or (1.0,) * len(streams))
         if len(weights) != len(streams) or min(weights) < 0 or sum(weights) <= 0:
             raise ValueError(f"need one non-negative fusion weight per stream ({len(streams)}), got {weights}")
