@@ -21,7 +21,8 @@ recordings) are the test split, takes 5-49 (2,700) train everything below. Peak-
 5. A prior over the latents: a WaveNet over code sequences conditioned on the speaker
    (``--prior-steps`` steps); test bits per code against the uniform log2 512 = 9 and the
    unigram entropy; unconditional samples (one per speaker, 64 codes = 0.51 s) decoded to audio.
-Listening samples (wav) are written under the run directory: ``conversions/`` and ``prior_samples/``.
+Listening samples (wav) are written to ``bench/results/vqvae_audio/``: ``conversions/`` (real, converted,
+reconstructed) and ``prior_samples/``.
 Usage: python bench/vqvae_audio.py [--steps 2000] [--convert 60] [--judge-steps 600] [--prior-steps 1500]
 """
 
@@ -37,7 +38,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import table, write_results  # noqa: E402
+from _results import RESULTS, table, write_results  # noqa: E402
 from _training import train_steps  # noqa: E402
 
 from paperzoo.engine.run import quiet_lightning  # noqa: E402
@@ -121,7 +122,8 @@ def main(argv=None):
         "generation_seconds": generation_seconds,
         "samples_generated": 2 * converted.numel(),
     }
-    listen = run_dir / "conversions"
+    media = RESULTS / NAME
+    listen = media / "conversions"
     for i in range(min(12, len(chosen))):
         stem = f"{test.names[int(chosen[i])][:-4]}"
         write_audio(listen / f"{stem}_real.wav", source[i].numpy(), rate)
@@ -146,7 +148,7 @@ def main(argv=None):
     sampled = prior.generate(64, g=torch.arange(len(speakers)), generator=torch.Generator().manual_seed(0))
     sample_audio = model.decode(sampled, torch.arange(len(speakers)), generator=torch.Generator().manual_seed(0))
     for s, name in enumerate(speakers):
-        write_audio(run_dir / "prior_samples" / f"{name}.wav", sample_audio[s].numpy(), rate)
+        write_audio(media / "prior_samples" / f"{name}.wav", sample_audio[s].numpy(), rate)
     prior_row = {"bits_per_code": prior_bits, "uniform_bits": math.log2(k), "unigram_bits": unigram, "train_seconds": prior_seconds,
                  "sample_digits": [int(d) for d in predict(digit_judge, fixed(sample_audio, JUDGE_SAMPLES))]}
 
@@ -179,7 +181,7 @@ def main(argv=None):
     write_results(NAME, {"settings": vars(args), "vqvae": vq, "judges": judges, "conversion": conversion, "probe": probe,
                          "prior": prior_row, "run_dir": str(run_dir)}, text)
     print(text)
-    print(f"listening samples under {run_dir}")
+    print(f"listening samples under {media}")
 
 
 if __name__ == "__main__":
