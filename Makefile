@@ -38,6 +38,9 @@ bench: $(VENV)/.installed-dev
 	$(VENV)/bin/python bench/pcrec.py
 	$(VENV)/bin/python bench/video_motion.py
 	$(VENV)/bin/python bench/x3d_expand.py
+	$(VENV)/bin/python bench/video_flow.py
+	$(VENV)/bin/python bench/vqvae_audio.py
+	$(VENV)/bin/python bench/vqvae_video.py
 	$(VENV)/bin/python bench/audioslots_fsdd2mix.py
 
 clean:
