@@ -150,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", required=True, help="output folder: expansion.json and one run per candidate")
     d.add_argument("overrides", nargs="*", help="key.sub=value overrides of the training recipe")
 
+    p = _add(sub, "report", "one self-contained HTML page (config, metrics, curves, images, audio, video, tables) for runs")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("-o", "--out", help="output HTML file (default: RUN_DIR/report.html for one run, else report.html)")
+    p.add_argument("--title", default="paperzoo report")
+
     p = _add(sub, "demo", "train small models on generated data and write results (offline, a few minutes)")
     p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
 
@@ -381,6 +386,13 @@ def cmd_video(args) -> None:
     print(f"final: {history['final']} (history in {Path(args.out) / 'expansion.json'})")
 
 
+def cmd_report(args) -> None:
+    from paperzoo.report.html import write_report
+
+    out = args.out or (Path(args.run_dirs[0]) / "report.html" if len(args.run_dirs) == 1 else "report.html")
+    print(f"wrote {write_report(args.run_dirs, out, args.title)}")
+
+
 def cmd_demo(args) -> None:
     from paperzoo.demo import run_demo
 
@@ -389,7 +401,8 @@ def cmd_demo(args) -> None:
 
 COMMANDS = {"list": cmd_list, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
             "data": cmd_data, "losses": cmd_losses, "reconstruct": cmd_reconstruct, "extract-codes": cmd_extract_codes, "sample": cmd_sample,
-            "recommend": cmd_recommend, "separate": cmd_separate, "convert-speaker": cmd_convert_speaker, "predict": cmd_predict, "video": cmd_video, "demo": cmd_demo}
+            "recommend": cmd_recommend, "separate": cmd_separate, "convert-speaker": cmd_convert_speaker, "predict": cmd_predict, "video": cmd_video, "report": cmd_report,
+            "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -406,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         COMMANDS[args.command](args)
     except PaperzooError as exc:
-        print(f"paperzoo {args.command}: error: {exc}", file=sys.stderr)
+        print(f"paperzoo {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)  # always one line
         return 2
     except KeyboardInterrupt:
         print(f"paperzoo {args.command}: interrupted", file=sys.stderr)

@@ -1,30 +1,32 @@
-"""`paperzoo demo`: a tour of the families that have landed, on generated data, offline, in minutes.
+"""`paperzoo demo`: a tour of every family on generated data, offline, in about five minutes on 2 cores.
 
-Writes into OUT (default runs/demo):
-    margin_losses.png            every margin loss and its derivative (the post's figure)
-    runs/margin_blobs/<stamp>/   a full engine run: config, metrics.csv, TensorBoard, checkpoints
-    export/margin_linear/        that run exported as safetensors + JSON, reloaded and checked
-    margin_classifier.json       MarginClassifier test accuracy with each of the 11 losses
-    runs/vqvae_tiny_shapes/<stamp>/  a VQ-VAE trained on generated shapes (plots/: reconstructions,
-                                 code usage, metric curves)
-    reconstructions/             `paperzoo reconstruct` of held-out shapes by the exported VQ-VAE
-    codes/shapes/, runs/prior_shapes/<stamp>/, samples/   codes, a Gated PixelCNN prior, new samples
-    recsys/, runs/pcrec_*/       PCRec on two generated domains: GIN pre-training on the source,
-                                 BPR-MF from random vs pre-trained initial values on the target
-    separation/                  AudioSlots on mixtures of generated voiced sounds: oracle vs trained
-                                 SI-SNRi, separated wavs, the spectrogram figure
-    summary.json                 what was done, with the numbers
+Writes into OUT (default runs/demo); every run directory also holds what was made with it, so
+``report.html`` (``paperzoo report`` over all of them) shows each next to its metrics:
+    runs/margin_blobs/<stamp>/       a full engine run (config, metrics.csv, TensorBoard, checkpoints), plots/margin_losses.png
+                                     (every margin loss and its derivative), margin_classifier.json (the 11 losses' accuracy)
+    export/margin_linear/            that run exported as safetensors + JSON, reloaded and checked
+    runs/vqvae_tiny_shapes/<stamp>/  a VQ-VAE on generated shapes (plots/, reconstructions/ of held-out shapes)
+    runs/prior_shapes/<stamp>/       a Gated PixelCNN prior over its codes (samples/: new images, fast sampler)
+    runs/vqvae_audio_fsdd/<stamp>/   a raw-audio VQ-VAE with a WaveNet decoder (converted/: speaker conversion)
+    runs/pcrec_*/, runs/demo_bpr_mf/ PCRec on two generated domains (recommendations.json)
+    runs/audioslots_fsdd2mix/<stamp>/  AudioSlots on mixtures of generated voiced sounds (separated/ wavs, plots/)
+    runs/r3d_18_shapes/, runs/single_frame_r2d_18_shapes/, runs/tsn_flow_shapes/   3D CNN, single-frame baseline and
+                                     a TSN optical-flow stream on generated motion videos (clips/, plots/flow.png)
+    report.html                      one self-contained page of all of the above
+    summary.json                     what was done, with the numbers and seconds per section
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
 import torch
 
 from paperzoo.io.atomic import atomic_write_text
+from paperzoo.report.html import write_report
 
 
 def _section(title: str) -> None:
@@ -38,12 +40,10 @@ def demo_margin_losses(out: Path) -> dict:
     from paperzoo.losses import MarginClassifier
     from paperzoo.losses.plot import default_losses, plot_margin_losses
 
-    _section("margin losses: plot")
-    png = plot_margin_losses(out / "margin_losses.png")
-    print(f"wrote {png}")
-
     _section("margin losses: train a linear classifier with the engine (Lightning, checkpoints, export)")
     run_dir = train("losses/margin_blobs", [f"out_dir={out / 'runs'}", "trainer.progress_bar=false"])
+    png = plot_margin_losses(run_dir / "plots" / "margin_losses.png")
+    print(f"every margin loss and its derivative: {png}")
     metrics = evaluate(run_dir)["metrics"]
     export_dir = export_run(run_dir, out / "export" / "margin_linear")
     # the exported model alone must reproduce the engine's validation accuracy (same generated split)
@@ -64,8 +64,8 @@ def demo_margin_losses(out: Path) -> dict:
         rows.append({"loss": repr(loss), "test_accuracy": clf.score(Xte, yte), "fit_seconds": time.perf_counter() - t0})
         print(f"  {rows[-1]['loss']:<34} test accuracy {rows[-1]['test_accuracy']:.4f}  ({rows[-1]['fit_seconds']:.2f} s)")
     print("  (ZeroOneLoss has zero gradient everywhere, so it stays at its random start: the reason surrogates exist)")
-    atomic_write_text(out / "margin_classifier.json", json.dumps(rows, indent=2))
-    return {"plot": str(png), "run_dir": str(run_dir), "engine_val_accuracy": metrics["val/accuracy"],
+    atomic_write_text(run_dir / "margin_classifier.json", json.dumps(rows, indent=2))
+    return {"runs": [str(run_dir)], "plot": str(png), "run_dir": str(run_dir), "engine_val_accuracy": metrics["val/accuracy"],
             "exported_model_accuracy": export_acc,
             "export": str(export_dir), "classifier": rows}
 
@@ -89,7 +89,7 @@ def demo_vqvae(out: Path) -> dict:
     for i, img in enumerate(shapes_images(8, seed=12345).numpy()):
         paths.append(held_out / f"shape{i}.png")
         Image.fromarray(img).save(paths[-1])
-    recon = reconstruct(paths, export_dir, out / "reconstructions")
+    recon = reconstruct(paths, export_dir, run_dir / "reconstructions")
     print(f"  plots in {run_dir}/plots/; reconstructions of 8 held-out images in {recon}/grid.png")
 
     _section("VQ-VAE prior: extract codes, fit a Gated PixelCNN, sample new images (fast sampler)")
@@ -99,10 +99,11 @@ def demo_vqvae(out: Path) -> dict:
     codes = extract_codes(export_dir, out / "codes" / "shapes", source="shapes")
     prior_run = train("vq/prior_shapes", [f"out_dir={out / 'runs'}", f"data.codes_dir={codes}", "trainer.progress_bar=false"])
     prior_metrics = evaluate(prior_run)["metrics"]
-    samples = sample_images(prior_run, out / "samples", n=16, seed=0)
+    samples = sample_images(prior_run, prior_run / "samples", n=16, seed=0)
     print(f"  prior: {prior_metrics['val/nll_bits_per_code']:.3f} bits per code (uniform: 7), "
           f"{prior_metrics['val/bits_per_dim']:.3f} bits/dim bound; samples in {samples}/samples.png")
-    return {"run_dir": str(run_dir), "metrics": metrics, "export": str(export_dir), "reconstructions": str(recon),
+    return {"runs": [str(run_dir), str(prior_run)], "run_dir": str(run_dir), "metrics": metrics, "export": str(export_dir),
+            "reconstructions": str(recon),
             "prior_run": str(prior_run), "prior_metrics": prior_metrics, "samples": str(samples)}
 
 
@@ -130,9 +131,13 @@ def demo_pcrec(out: Path) -> dict:
         metrics = evaluate(run, ["data.eval_split=test", "init.mode=random"])["metrics"]
         results[label] = {"run_dir": str(run), **metrics}
         print(f"  {label:<22} test Recall@20 {metrics['test/recall@20']:.3f}  NDCG@20 {metrics['test/ndcg@20']:.3f}")
-    top = load_recommender(run).recommend("t0", 5)
+    recommender = load_recommender(run)
+    top = recommender.recommend("t0", 5)
     print("  paperzoo recommend --user t0 --k 5: " + ", ".join(f"{i} ({s:.2f})" for i, s in top))
-    return {"pretrain_run": str(pre), "pretrain_metrics": pre_metrics, "finetune": results, "recommend_t0": top}
+    table = [{"user": u, "rank": r, "item": i, "score": round(s, 4)} for u in ("t0", "t1", "t2")
+             for r, (i, s) in enumerate(recommender.recommend(u, 5), 1)]
+    atomic_write_text(run / "recommendations.json", json.dumps(table, indent=2))
+    return {"runs": [str(pre)] + [r["run_dir"] for r in results.values()], "pretrain_run": str(pre), "pretrain_metrics": pre_metrics, "finetune": results, "recommend_t0": top}
 
 
 def demo_separation(out: Path) -> dict:
@@ -165,41 +170,100 @@ def demo_separation(out: Path) -> dict:
           f"{model['ibm/oracle/si_snri']:.1f} dB (oracle chunk order), {model['ibm/overlap/si_snri']:.1f} dB (reference-free)")
     cfg = task.stft_cfg
     figure = spectrogram_figure(stft(mix[0], cfg).abs().numpy(), stft(ref[0], cfg).abs().numpy(), stft(est, cfg).abs().numpy(),
-                                base / "example.png", 8000, "test mixture 0: true vs AudioSlots estimates")
-    first = next((mixtures / "seen" / "test" / "mix_clean").glob("*.wav"))
-    files = separate_file(first, run, base / "separated")
-    print(f"  paperzoo separate {first.name} -> {', '.join(f.name for f in files)} in {base / 'separated'}; figure {figure}")
-    return {"run_dir": str(run), "oracle": oracle, "audioslots": model, "figure": str(figure)}
+                                run / "plots" / "separation_example.png", 8000, "test mixture 0: true vs AudioSlots estimates")
+    first = sorted((mixtures / "seen" / "test" / "mix_clean").glob("*.wav"))[0]
+    files = separate_file(first, run, run / "separated")
+    shutil.copy(first, run / "separated" / "mixture.wav")
+    print(f"  paperzoo separate {first.name} -> {', '.join(f.name for f in files)} in {run / 'separated'}; figure {figure}")
+    return {"runs": [str(run)], "run_dir": str(run), "oracle": oracle, "audioslots": model, "figure": str(figure)}
+
+
+def demo_audio_vqvae(out: Path) -> dict:
+    from paperzoo.data.synthetic import synthetic_fsdd
+    from paperzoo.engine.run import train
+    from paperzoo.tasks.vqvae_audio import convert_speaker
+
+    _section("VQ-VAE on raw audio: 64x compressed discrete codes, WaveNet decoder, speaker conversion (generated voices)")
+    fsdd = out / "separation" / "fake_fsdd"
+    if not fsdd.is_dir():
+        synthetic_fsdd(fsdd)
+    run = train("vq/vqvae_audio_fsdd", [f"out_dir={out / 'runs'}", "trainer.progress_bar=false", f"data.location={fsdd}",
+                                        "trainer.max_steps=150", "trainer.val_every=150", "trainer.checkpoint_every=150",
+                                        "data.batch_size=8", "data.crop=1024", "model.options.cycles=1", "data.limit_val=8"])
+    converted = run / "converted"
+    converted.mkdir(exist_ok=True)
+    files = []
+    for source, target in (("0_george_0", "yweweler"), ("2_theo_1", "george")):  # takes 0-4 are held out
+        original = fsdd / "recordings" / f"{source}.wav"
+        shutil.copy(original, converted / f"{source}_real.wav")
+        files.append(convert_speaker(original, target, run, converted / f"{source}_as_{target}.wav"))
+    print(f"  held-out utterances re-spoken in another generated voice: {', '.join(f.name for f in files)} in {converted}")
+    return {"runs": [str(run)], "run_dir": str(run), "converted": [str(f) for f in files]}
 
 
 def demo_video(out: Path) -> dict:
+    import numpy as np
+    from PIL import Image
+
     from paperzoo.data.moving_shapes import build_moving_shapes
     from paperzoo.engine.run import evaluate, train
+    from paperzoo.io.video import read_video
+    from paperzoo.report.figures import flow_to_rgb, image_grid
     from paperzoo.tasks.video import predict_video
+    from paperzoo.video.flow import compute_flow
 
-    _section("Video: a 3D CNN vs a single-frame 2D net on generated moving shapes (motion is the only label; about a minute)")
+    _section("Video: a 3D CNN, a single-frame 2D net and a TSN optical-flow stream on generated moving shapes "
+             "(motion is the only label)")
     data = build_moving_shapes(out / "video" / "moving_shapes", train=600, test=60, frames=16, size=32)
     common = [f"out_dir={out / 'runs'}", "trainer.progress_bar=false", f"data.location={data}", "trainer.max_steps=150",
               "trainer.val_every=150", "trainer.checkpoint_every=150"]
     results = {}
-    for config in ("video/r3d_18_shapes", "video/single_frame_r2d_18_shapes"):
-        run = train(config, common)
+    for config, extra in (("video/r3d_18_shapes", []), ("video/single_frame_r2d_18_shapes", []),
+                          ("video/tsn_flow_shapes", [f"data.flow_dir={out / 'video' / 'flow'}", "trainer.max_steps=60",
+                                                     "trainer.val_every=60", "trainer.checkpoint_every=60"])):
+        run = train(config, common + extra)
         results[config.split("/")[1]] = {"run_dir": str(run), "top1": evaluate(run)["metrics"]["val/top1"]}
-    r3d, frame = results["r3d_18_shapes"], results["single_frame_r2d_18_shapes"]
-    print(f"  test top-1 after 150 steps: R3D-18 (narrow) {100 * r3d['top1']:.0f}%, single-frame 2D baseline "
-          f"{100 * frame['top1']:.0f}% (chance 10%)")
-    video = next((data / "videos" / "rotate_cw").glob("*.mp4"))
-    top = predict_video(video, r3d["run_dir"], k=3)
-    print(f"  paperzoo predict {video.name}: " + ", ".join(f"{c} {p:.2f}" for c, p in top))
-    return {**results, "predict": {"video": str(video), "top3": top}}
+    r3d, frame, tsn = results["r3d_18_shapes"], results["single_frame_r2d_18_shapes"], results["tsn_flow_shapes"]
+    print(f"  test top-1: R3D-18 (narrow, 150 steps) {100 * r3d['top1']:.0f}%, single-frame 2D baseline (150 steps) "
+          f"{100 * frame['top1']:.0f}%, TSN on Farneback flow (60 steps) {100 * tsn['top1']:.0f}% (chance 10%)")
+    clips = Path(r3d["run_dir"]) / "clips"
+    clips.mkdir(exist_ok=True)
+    predictions = []
+    for cls in ("rotate_cw", "left", "zoom_in"):
+        video = sorted((data / "videos" / cls).glob("*.mp4"))[0]
+        top = predict_video(video, r3d["run_dir"], k=3)
+        predictions += [{"video": video.name, "true": cls, "rank": r, "class": c, "probability": round(p, 4)} for r, (c, p) in enumerate(top, 1)]
+        frames = read_video(video)
+        big = [Image.fromarray(f).resize((96, 96), Image.NEAREST) for f in frames]
+        big[0].save(clips / f"{cls}.gif", save_all=True, append_images=big[1:], duration=100, loop=0)
+        if cls == "rotate_cw":
+            print(f"  paperzoo predict {video.name}: " + ", ".join(f"{c} {p:.2f}" for c, p in top))
+            flow = compute_flow(frames, "farneback")
+            image_grid([frames[1:9], flow_to_rgb(flow[:8])], Path(tsn["run_dir"]) / "plots" / "flow.png", scale=4)
+    atomic_write_text(clips / "predictions.json", json.dumps(predictions, indent=2))
+    return {"runs": [v["run_dir"] for v in results.values()], **results, "predictions": predictions}
+
+
+SECTIONS = {"margin_losses": demo_margin_losses, "vqvae": demo_vqvae, "audio_vqvae": demo_audio_vqvae, "pcrec": demo_pcrec,
+            "separation": demo_separation, "video": demo_video}
 
 
 def run_demo(out: Path) -> dict:
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"margin_losses": demo_margin_losses(out), "vqvae": demo_vqvae(out), "pcrec": demo_pcrec(out),
-               "separation": demo_separation(out), "video": demo_video(out)}
+    summary: dict = {"seconds_per_section": {}}
+    for name, section in SECTIONS.items():
+        start = time.perf_counter()
+        summary[name] = section(out)
+        summary["seconds_per_section"][name] = round(time.perf_counter() - start, 1)
+    _section("report: every run of the tour on one self-contained page")
+    start = time.perf_counter()
+    runs = [r for name in SECTIONS for r in summary[name]["runs"]]
+    report = write_report(runs, out / "report.html", title="paperzoo demo")
+    summary["seconds_per_section"]["report"] = round(time.perf_counter() - start, 1)
+    summary["report"] = str(report)
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    print(f"  {report} ({report.stat().st_size / 2**20:.1f} MB; open it in any browser, no server needed)")
     _section(f"demo finished in {summary['seconds']} s; results in {out}/")
     return summary

@@ -55,7 +55,7 @@ def read_python_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except DataError:
         raise
     except Exception as exc:
-        raise DataError(f"cannot read CIFAR-10 batch {path}: {type(exc).__name__}: {exc}") from None
+        raise DataError(f"cannot read CIFAR-10 batch {path}: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
     return np.ascontiguousarray(data), labels
 
 

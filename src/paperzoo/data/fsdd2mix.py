@@ -106,6 +106,9 @@ def build_fsdd2mix(fsdd_root: str | Path, out_root: str | Path, *, splits=("seen
     with atomic_dir(out_root) as tmp:
         for s, split in enumerate(splits):
             for part, pool in _pools(recs, split).items():
+                if len({r[2] for r in pool}) < 2:
+                    raise DataError(f"fsdd2mix {split}/{part} needs recordings of at least two speakers, found "
+                                    f"{len({r[2] for r in pool})} among {len(pool)} (takes: train 5-44, val 45+, test 0-4)")
                 rng = np.random.default_rng([seed, s, PARTS[part]])
                 rows = []
                 for k in range(counts[part]):
@@ -136,13 +139,20 @@ def read_mixture_csv(csv_path: str | Path) -> list[tuple[str, Path, list[Path]]]
     if not csv_path.is_file():
         raise DataError(f"mixture metadata not found: {csv_path}")
     base = csv_path.parent.parent
-    with open(csv_path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or "mixture_path" not in rows[0]:
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{csv_path}: not a readable CSV ({exc})") from None
+    if not rows or not {"mixture_ID", "mixture_path"} <= set(rows[0]):
         raise DataError(f"{csv_path}: not a LibriMix-style metadata CSV (needs mixture_ID, mixture_path, source_*_path)")
-    source_cols = sorted((c for c in rows[0] if re.fullmatch(r"source_\d+_path", c)), key=lambda c: int(c.split("_")[1]))
+    source_cols = sorted((c for c in rows[0] if c and re.fullmatch(r"source_\d+_path", c)), key=lambda c: int(c.split("_")[1]))
     if not source_cols:
         raise DataError(f"{csv_path}: no source_N_path columns")
+    needed = ["mixture_ID", "mixture_path", *source_cols]
+    bad = next((i for i, r in enumerate(rows) if None in r or any(not r.get(c) for c in needed)), None)
+    if bad is not None:
+        raise DataError(f"{csv_path}: line {bad + 2} does not have one non-empty value per column")
     resolve = lambda p: Path(p) if Path(p).is_absolute() else base / p  # noqa: E731
     return [(r["mixture_ID"], resolve(r["mixture_path"]), [resolve(r[c]) for c in source_cols]) for r in rows]
 

@@ -10,6 +10,7 @@ sections by subclassing ``RunConfig`` (see ``paperzoo.tasks``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -37,6 +38,7 @@ class TrainerConfig:
     devices: Union[int, str] = 1
     num_nodes: int = 1
     strategy: str = "auto"
+    sync_batchnorm: bool = True  # with several processes: batch-norm statistics over the global batch (engine/batchnorm.py)
     precision: str = "32-true"  # Lightning precision, e.g. bf16-mixed (quantiser distances stay float32)
     gradient_clip: Optional[float] = None  # clip the global gradient norm to this value
     compile: bool = False  # torch.compile the task's compile_targets() (long runs; ~30 s to compile)
@@ -79,6 +81,20 @@ class RunConfig:
         _require(o.schedule in ("constant", "cosine"), f"optim.schedule must be constant or cosine, got {o.schedule!r}")
         _require(o.lr > 0, "optim.lr must be > 0")
         _require(len(o.betas) == 2, "optim.betas must have two values")
+        for section in ("data", "model"):
+            part = getattr(self, section)
+            for f in dataclasses.fields(part) if dataclasses.is_dataclass(part) else ():
+                value = getattr(part, f.name)
+                if f.name in POSITIVE_SIZES and isinstance(value, int) and not isinstance(value, bool):
+                    _require(value > 0, f"{section}.{f.name} must be > 0, got {value}")
+
+
+# sizes that only make sense above zero, wherever a task's data / model section has them
+POSITIVE_SIZES = {"batch_size", "crop", "short_side", "frames", "rate", "segments", "n_train", "n_val", "limit_train",
+                  "limit_val", "limit_per_class", "val_nodes", "max_nodes", "num_slots", "sample_rate", "hidden", "dim",
+                  "out_dim", "num_layers", "layers", "heads", "blocks", "channels", "width", "queue_size", "walk_steps",
+                  "views", "n_fft", "hop", "shapes_frames", "shapes_size", "shapes_train", "shapes_test", "grid_images",
+                  "eig_dim", "degree_dim", "max_degree", "kernel", "res_per_block"}
 
 
 def _require(ok: bool, message: str) -> None:
@@ -116,6 +132,17 @@ def parse_overrides(overrides: list[str]) -> dict:
         return OmegaConf.to_container(OmegaConf.from_dotlist(list(overrides)))
     except OmegaConfBaseException as exc:
         raise ConfigError(f"bad override: {_one_line(exc)}") from None
+    except yaml.YAMLError:  # the value part is parsed as YAML
+        bad = next((o for o in overrides if not _parses(o.split("=", 1)[1])), overrides[0])
+        raise ConfigError(f"override {bad!r}: the value is not valid YAML (quote it)") from None
+
+
+def _parses(text: str) -> bool:
+    try:
+        yaml.safe_load(text)
+        return True
+    except yaml.YAMLError:
+        return False
 
 
 def build_config(raw: dict, overrides: list[str] | None = None, source: str = "config"):
@@ -145,7 +172,9 @@ def load_config(spec: str | Path, overrides: list[str] | None = None):
     """Read a YAML config (path or bundled name) and apply ``key.sub=value`` overrides."""
     path = resolve_config_path(spec)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

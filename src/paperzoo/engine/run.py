@@ -31,6 +31,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from paperzoo.engine.callbacks import AppendingCSVLogger, AtomicCheckpointIO, RNGState, StepCheckpoint, Throughput
 from paperzoo.engine.config import build_config, load_config, to_yaml
+from paperzoo.engine.batchnorm import convert_batchnorm
 from paperzoo.report.curves import plot_metrics
 from paperzoo.errors import CheckpointError, ConfigError
 from paperzoo.io.atomic import atomic_write_text
@@ -141,11 +142,15 @@ def train(config: str | None, overrides: list[str] = (), *, resume: str | bool |
             raise ConfigError("give a config file (or --resume RUN_DIR)")
         cfg, ckpt = load_config(config, overrides), None
     data, task = _prepare(cfg, data_dir)
+    if cfg.trainer.sync_batchnorm and (str(cfg.trainer.devices) != "1" or cfg.trainer.num_nodes > 1):
+        convert_batchnorm(task)  # BN over the global batch, so W processes train as one would
 
     if not resume:
         run_dir = _new_run_dir(cfg)
     if rank_zero_only.rank == 0:
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        for stale in (run_dir / "checkpoints").glob(".*.tmp"):  # left by a process killed mid-write
+            stale.unlink(missing_ok=True)
         atomic_write_text(run_dir / "config.yaml", to_yaml(cfg))
         os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
     trainer = make_trainer(cfg, run_dir)

@@ -2,12 +2,14 @@
 
 ``read_audio`` returns float32 mono in [-1, 1] at the requested rate: multichannel input is
 averaged, other rates are resampled with a polyphase filter (``scipy.signal.resample_poly``) and a
-one-line notice on stderr. Unreadable, empty, non-finite or all-silent input is a ``DataError``
-with a one-line message. ``write_audio`` writes 16-bit PCM through a temporary file and a rename.
+one-line notice on stderr. Unreadable, truncated (a WAV holding fewer sample bytes than its header
+declares: libsndfile would quietly return the part that is there), empty, non-finite or all-silent
+input is a ``DataError`` with a one-line message. ``write_audio`` writes 16-bit PCM through a temporary file and a rename.
 """
 
 from __future__ import annotations
 
+import struct
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -28,6 +30,22 @@ def resample(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
     return resample_poly(wave, ratio.numerator, ratio.denominator, axis=-1).astype(np.float32)
 
 
+def wav_shortfall(path: Path) -> tuple[int, int] | None:
+    """(declared, present) sample bytes of a RIFF WAV whose data chunk is cut short; None when the
+    file is complete, is not a RIFF WAV, or declares no size (a streamed WAV: 0 or 0xFFFFFFFF)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
+            return None
+        while len(chunk := f.read(8)) == 8:
+            size = struct.unpack("<I", chunk[4:])[0]
+            if chunk[:4] == b"data":
+                present = path.stat().st_size - f.tell()
+                return (size, present) if 0 < size < 0xFFFFFFFF and present < size else None
+            f.seek(size + (size & 1), 1)
+    return None
+
+
 def read_audio(path: str | Path, sample_rate: int | None = None, *, allow_silent: bool = False, quiet: bool = False) -> tuple[np.ndarray, int]:
     """(float32 mono waveform, sample rate). ``sample_rate`` set: resampled to it."""
     path = Path(path)
@@ -37,6 +55,8 @@ def read_audio(path: str | Path, sample_rate: int | None = None, *, allow_silent
         wave, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
         raise DataError(f"{path}: not a readable audio file ({str(exc).splitlines()[0]})") from None
+    if (short := wav_shortfall(path)) is not None:
+        raise DataError(f"{path}: truncated WAV (its header declares {short[0]} bytes of samples, the file holds {short[1]})")
     if wave.size == 0:
         raise DataError(f"{path}: the audio is empty (0 samples)")
     if not np.isfinite(wave).all():

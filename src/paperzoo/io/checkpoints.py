@@ -8,9 +8,11 @@ rebuilds the model through the registry and never unpickles anything.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from paperzoo.errors import CheckpointError
@@ -27,7 +29,9 @@ def last_checkpoint(run_dir: str | Path) -> Path:
 def read_checkpoint(path: str | Path) -> dict:
     """``torch.load`` with ``weights_only=True``: tensors and plain containers only."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle's protocol warning would spill over the one-line error
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a torn or foreign file: say which, in one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {first}") from None
@@ -63,9 +67,14 @@ def load_export(path: str | Path) -> torch.nn.Module:
         state = load_file(str(path / "model.safetensors"))
     except FileNotFoundError as exc:
         raise CheckpointError(f"{path} is not a paperzoo export (missing {Path(exc.filename).name})") from None
-    except (ValueError, OSError) as exc:
-        raise CheckpointError(f"{path}: unreadable export ({exc})") from None
-    model = create_model(config["model"], **config["kwargs"])
+    except (ValueError, OSError, SafetensorError) as exc:  # JSONDecodeError is a ValueError
+        raise CheckpointError(f"{path}: unreadable export ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    if not (isinstance(config, dict) and isinstance(config.get("model"), str) and isinstance(config.get("kwargs", {}), dict)):
+        raise CheckpointError(f"{path}: config.json must name the model and its kwargs (as paperzoo export writes it)")
+    try:
+        model = create_model(config["model"], **config.get("kwargs", {}))
+    except ValueError as exc:  # a builder refusing the recorded arguments
+        raise CheckpointError(f"{path}: config.json's model arguments are not valid ({exc})") from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

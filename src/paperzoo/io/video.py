@@ -130,6 +130,8 @@ def read_frame_folder(folder: str | Path, indices: Sequence[int] | None = None, 
                 frames.append(np.asarray(im.convert("RGB") if prefix == "img" else im.convert("L")))
         except (OSError, ValueError) as exc:
             raise DataError(f"{path}: not a readable frame ({_first_line(exc)})") from None
+    if len({f.shape for f in frames}) > 1:
+        raise DataError(f"{folder}: the frames do not all have the same size ({', '.join(sorted({f'{f.shape[1]}x{f.shape[0]}' for f in frames}))})")
     return np.stack(frames)
 
 

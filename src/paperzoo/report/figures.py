@@ -89,3 +89,16 @@ def spectrogram_figure(mixture: np.ndarray, truth: np.ndarray, estimates: np.nda
         fig.savefig(tmp, format="png", dpi=90)
     plt.close(fig)
     return Path(path)
+
+
+def flow_to_rgb(flow: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:
+    """Optical flow (N, H, W, 2) (u, v in pixels) -> (N, H, W, 3) uint8 in the usual colour code:
+    hue = direction, saturation = magnitude (white = no motion), scaled by the largest magnitude."""
+    from matplotlib.colors import hsv_to_rgb
+
+    flow = np.asarray(flow, dtype=np.float32)
+    magnitude = np.hypot(flow[..., 0], flow[..., 1])
+    scale = max_magnitude or float(magnitude.max()) or 1.0
+    hue = (np.arctan2(-flow[..., 1], -flow[..., 0]) / (2 * np.pi)) % 1.0
+    hsv = np.stack([hue, np.clip(magnitude / scale, 0, 1), np.ones_like(hue)], -1)
+    return (hsv_to_rgb(hsv) * 255).round().astype(np.uint8)

@@ -116,13 +116,16 @@ def build_data(cfg: Config, data_dir=None) -> TensorDataModule:
     return TensorDataModule(train, val, batch_size=cfg.data.batch_size, seed=cfg.seed)
 
 
-def random_crops(mix: torch.Tensor, sources: torch.Tensor, size: int, rng: np.random.Generator):
-    """A random window of ``size`` samples from each example (the whole example, zero-padded, if shorter)."""
+def random_crops(mix: torch.Tensor, sources: torch.Tensor, size: int, rng: np.random.Generator, rank: int = 0, world: int = 1):
+    """A random window of ``size`` samples from each example (the whole example, zero-padded, if shorter).
+
+    The windows are drawn for the whole global batch and this process keeps rows ``rank::world`` (the
+    rows ``StepBatches`` gave it), so W processes crop exactly what one process would."""
     length = mix.shape[-1]
     if length <= size:
         pad = size - length
         return torch.nn.functional.pad(mix, (0, pad)), torch.nn.functional.pad(sources, (0, pad))
-    starts = torch.from_numpy(rng.integers(0, length - size + 1, len(mix)))
+    starts = torch.from_numpy(rng.integers(0, length - size + 1, len(mix) * world)[rank::world])
     idx = starts[:, None] + torch.arange(size)
     return torch.gather(mix, 1, idx), torch.gather(sources, 2, idx[:, None, :].expand(-1, sources.shape[1], -1))
 
@@ -147,8 +150,8 @@ class SeparationTask(BaseTask):
         return self.spectra(mix), self.spectra(sources)
 
     def training_step(self, batch, batch_idx):
-        rng = np.random.default_rng([self.cfg.seed, self.global_step, self.global_rank])
-        mix, sources = random_crops(*batch, self.stft_cfg.chunk_samples, rng)
+        rng = np.random.default_rng([self.cfg.seed, self.global_step])
+        mix, sources = random_crops(*batch, self.stft_cfg.chunk_samples, rng, self.global_rank, self.trainer.world_size)
         inputs, targets = self._inputs_and_targets(mix, sources)
         pred = self.model(inputs)
         with torch.autocast(pred.device.type, enabled=False):  # matching and loss in float32 under bf16 training

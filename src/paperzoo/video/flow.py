@@ -150,9 +150,13 @@ def read_flow_cache(folder: str | Path, indices: Iterable[int] | None = None) ->
     """
     folder = Path(folder)
     info_path = folder / DONE
-    info = json.loads(info_path.read_text()) if info_path.is_file() else {"format": "jpeg", "bound": DEFAULT_BOUND}
+    try:
+        info = json.loads(info_path.read_text()) if info_path.is_file() else {"format": "jpeg", "bound": DEFAULT_BOUND}
+        if info["format"] == "npy":
+            data = np.load(folder / "flow.npy", mmap_mode="r")
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise DataError(f"{folder}: unreadable flow cache ({type(exc).__name__}: {exc}); delete it to recompute") from None
     if info["format"] == "npy":
-        data = np.load(folder / "flow.npy", mmap_mode="r")
         idx = np.arange(len(data)) if indices is None else np.asarray(list(indices))
         return np.asarray(data[idx], dtype=np.float32)
     indices = list(range(info.get("fields") or len(list(folder.glob("x_*.jpg"))))) if indices is None else list(indices)
@@ -160,6 +164,8 @@ def read_flow_cache(folder: str | Path, indices: Iterable[int] | None = None) ->
         raise DataError(f"{folder}: no flow fields (x_00001.jpg ...)")
     x = read_frame_folder(folder, indices, prefix="x")
     y = read_frame_folder(folder, indices, prefix="y")
+    if x.shape != y.shape:
+        raise DataError(f"{folder}: the x_ and y_ flow images differ in size")
     return np.stack([dequantize(x, info["bound"]), dequantize(y, info["bound"])], -1)
 
 

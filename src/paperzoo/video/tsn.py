@@ -94,7 +94,7 @@ class TSN(VideoClassifier):
         """Partial BN: in training, every BN layer after the first stays in eval mode with frozen affine."""
         super().train(mode)
         if mode and self.partial_bn:
-            bns = [m for m in self.base.modules() if isinstance(m, nn.BatchNorm2d)]
+            bns = [m for m in self.base.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]  # GlobalBatchNorm too
             for bn in bns[1:]:
                 bn.eval()
                 bn.weight.requires_grad_(False)

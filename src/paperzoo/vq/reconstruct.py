@@ -23,7 +23,7 @@ def read_rgb(path: Path) -> np.ndarray:
             return np.array(img.convert("RGB"))  # a writable copy
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"cannot read image {path}: {exc}") from None
 
 
