@@ -93,7 +93,7 @@ def write_media(out: Path, real: np.ndarray, fake: np.ndarray, labels: np.ndarra
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for i in range(min(count, len(real))):
+    for i in np.linspace(0, len(real) - 1, min(count, len(real))).round().astype(int):  # spread over the actions
         name = f"{i:02d}_{CLASSES[labels[i]]}"
         image_grid([real[i], fake[i]], out / f"{name}_strip.png", scale=2)
         both = np.concatenate([real[i], fake[i]], axis=2)  # real | generated
