@@ -221,6 +221,24 @@ def test_hidden_two_stream_trains_motionnet_through_the_classifier():
     assert last.weight.grad.abs().sum() > 0
 
 
+def test_motion_pretraining_trains_motionnet_alone_then_everything():
+    """The paper's schedule: MotionNet on L_motion first (classifier untouched), then end to end."""
+    model = create_model("hidden_temporal", num_classes=5, motion_width=0.125, levels=3, length=3, motion_pretrain_steps=2, **SMALL)
+    x, y = clip_for(model), torch.tensor([0, 1])
+    for step in range(3):
+        model.zero_grad()
+        loss, parts = model.training_loss(x, y)
+        loss.backward()
+        classifier_grad = sum(p.grad.abs().sum() for p in model.temporal.parameters() if p.grad is not None)
+        motion_grad = model.motionnet.predict[-1].weight.grad.abs().sum()
+        assert motion_grad > 0
+        if step < 2:
+            assert classifier_grad == 0 and loss.item() == pytest.approx(parts["motion"].item())
+        else:
+            assert classifier_grad > 0 and loss.item() == pytest.approx((parts["ce"] + parts["motion"]).item(), rel=1e-5)
+    assert model.state_dict()["motion_steps_done"].item() == 2  # kept in checkpoints, so --resume continues the schedule
+
+
 def test_two_stream_i3d_has_an_rgb_and_a_two_channel_flow_i3d():
     model = create_model("two_stream_i3d", num_classes=400)
     rgb, flow = model.streams["rgb"], model.streams["flow"]

@@ -210,12 +210,15 @@ def cmd_list(args) -> None:
     for m in list_models(args.family):
         print(f"  {m.name:<24} [{m.family}] {m.summary}")
     if args.flops:
+        import torch
+
         from paperzoo.registry import create_model
         from paperzoo.video.base import VideoClassifier, count_parameters, multiply_adds
 
         print("video models at the paper input, 400 classes (GFLOPs = multiply-adds per view):")
         for m in list_models("video"):
-            net = create_model(m.name, num_classes=400)
+            with torch.device("meta"):  # shapes only: paper-size weights are never allocated or initialised
+                net = create_model(m.name, num_classes=400)
             if isinstance(net, VideoClassifier) and net.input_spec is not None:  # the 2D Inception-V1 has none
                 s = net.input_spec
                 print(f"  {m.name:<22} {count_parameters(net) / 1e6:7.2f}M params {multiply_adds(net) / 1e9:8.2f} GFLOPs"
