@@ -181,3 +181,29 @@ def test_bad_flow_settings_are_config_errors(tmp_path, shapes, cli):
     cfg = video_config(tmp_path, shapes, data={"flow_method": "brox"})
     code, out, err = cli("train", cfg)
     assert code == 2 and "data.flow_method" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("room", ["none", "plenty", "less than one video"])
+def test_the_decoded_clip_cache_returns_what_decoding_returns(tmp_path, shapes, room):
+    """Cached or not (or a cache too small for one video), the same frames and flow for the same indices,
+    including indices past the last frame (clamped, as when decoding)."""
+    import numpy as np
+
+    from paperzoo.io.video import read_video
+    from paperzoo.tasks.video import ClipReader
+    from paperzoo.video.flow import compute_flow, read_flow_cache, write_flow_cache
+
+    videos = sorted(shapes.glob("videos/*/*.mp4"))[:2]
+    flows = []
+    for i, video in enumerate(videos):
+        flows.append(tmp_path / f"flow{i}")
+        write_flow_cache(flows[-1], compute_flow(read_video(video), "farneback"), fmt="npy")
+    reader = ClipReader(videos, [8, 8], ("rgb", "flow"), flows, cache_mb=0 if room == "none" else 1)
+    if room == "less than one video":
+        reader._room = 1000  # bytes: every video is decoded, none kept
+    for idx in (np.array([0, 2, 4, 6]), np.array([5, 7, 9, 11]), np.array([3, 3, 1])):
+        for i, video in enumerate(videos):
+            rgb, flow = reader(i, idx)
+            np.testing.assert_array_equal(rgb, read_video(video, idx))
+            np.testing.assert_array_equal(flow, read_flow_cache(flows[i], np.minimum(idx, 6)))
+    assert bool(reader._cache) == (room == "plenty")
