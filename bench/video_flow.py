@@ -213,7 +213,9 @@ def main(argv=None):
     previous = RESULTS / f"{NAME}.json"
     old = json.loads(previous.read_text()) if previous.is_file() else {}
     rows = {r["model"]: r for r in old.get("rows", []) if r.get("dataset") == DATASET}
-    scores_dir = RESULTS / "video_flow_scores"  # per-stream test scores, so later runs can fuse with earlier ones
+    # per-stream softmax scores on the 500 test clips (written by this script), kept so a later run of one
+    # stream can be fused with streams trained earlier without retraining them
+    scores_dir = RESULTS.parents[1] / "docs" / "video_flow_scores"
     scores_dir.mkdir(parents=True, exist_ok=True)
     costs = flow_costs(root)
     print(table(["frames", "method", "ms / field"], [[c["size"], c["method"], f"{c['ms_per_field']:.2f}"] for c in costs]), flush=True)
