@@ -220,10 +220,9 @@ def demo_video(out: Path) -> dict:
     common = [f"out_dir={out / 'runs'}", "trainer.progress_bar=false", f"data.location={data}", "trainer.max_steps=150",
               "trainer.val_every=150", "trainer.checkpoint_every=150"]
     results = {}
-    short = ["trainer.max_steps={0}", "trainer.val_every={0}", "trainer.checkpoint_every={0}"]
     for config, extra in (("video/r3d_18_shapes", []),
-                          ("video/tsn_flow_shapes", [f"data.flow_dir={out / 'video' / 'flow'}", "data.flow_format=npy"] +
-                           [o.format(40) for o in short])):
+                          ("video/tsn_flow_shapes", [f"data.flow_dir={out / 'video' / 'flow'}", "data.flow_format=npy",
+                                                     "trainer.max_steps=40", "trainer.val_every=40", "trainer.checkpoint_every=40"])):
         run = train(config, common + extra)
         results[config.split("/")[1]] = {"run_dir": str(run), "top1": evaluate(run)["metrics"]["val/top1"]}
     r3d, tsn = results["r3d_18_shapes"], results["tsn_flow_shapes"]

@@ -162,28 +162,29 @@ class ClipReader:
                  cache_mb: int = 0):
         self.paths, self.lengths, self.inputs, self.flows = paths, lengths, inputs, flows
         self.fields = [flow_fields(f) for f in flows] if flows is not None else None
-        self._cache: dict[tuple[str, int], np.ndarray] = {}
+        self._cache: dict[Path, np.ndarray] = {}  # keyed by video file or flow folder
         self._room = cache_mb * 2**20
 
-    def _cached(self, key: tuple[str, int], read_all, read_some, idx: np.ndarray) -> np.ndarray:
-        whole = self._cache.get(key)
+    def _read(self, read, path: Path, idx: np.ndarray) -> np.ndarray:
+        """``read(path, idx)`` (read_video or read_flow_cache), from the whole decoded array when cached."""
+        whole = self._cache.get(path)
         if whole is None:
             if self._room <= 0:
-                return read_some(idx)
-            whole = read_all()
-            if whole.nbytes <= self._room:
-                self._cache[key] = whole
+                return read(path, idx)
+            whole = read(path)
+            if whole.nbytes > self._room:
+                self._room = 0  # full: from now on decode only the frames asked for
+            else:
+                self._cache[path] = whole
                 self._room -= whole.nbytes
         return whole[np.minimum(idx, len(whole) - 1)]  # as read_video: indices past the last decodable frame clamp
 
     def __call__(self, i: int, idx: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         idx = np.asarray(idx)
-        rgb = flow = None
-        if "rgb" in self.inputs:
-            rgb = self._cached(("rgb", i), lambda: read_video(self.paths[i]), lambda j: read_video(self.paths[i], j), idx)
+        rgb = self._read(read_video, self.paths[i], idx) if "rgb" in self.inputs else None
+        flow = None
         if self.flows is not None:  # field t is frame t -> t + 1; frames past the last field reuse it
-            fields = np.minimum(idx, max(self.fields[i] - 1, 0))
-            flow = self._cached(("flow", i), lambda: read_flow_cache(self.flows[i]), lambda j: read_flow_cache(self.flows[i], j), fields)
+            flow = self._read(read_flow_cache, self.flows[i], np.minimum(idx, max(self.fields[i] - 1, 0)))
         return rgb, flow
 
 

@@ -194,8 +194,7 @@ class HiddenTemporalStream(VideoClassifier):
     def training_loss(self, x: torch.Tensor, y: torch.Tensor):
         flows = self.motionnet(x)
         motion, terms = motion_loss(denormalize(x), flows, smooth=self.smooth_weight)
-        pretraining = bool(self.motion_steps_done < self.motion_pretrain_steps)
-        if pretraining:  # MotionNet alone: the classifier sees detached flow and gets no gradient
+        if self.motion_steps_done < self.motion_pretrain_steps:  # MotionNet alone: the classifier sees detached flow and gets no gradient
             self.motion_steps_done += 1
             with torch.no_grad():
                 ce = F.cross_entropy(self.head(self._features(flows[0])), y)
