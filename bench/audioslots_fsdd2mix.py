@@ -35,7 +35,8 @@ from paperzoo.engine.run import quiet_lightning, train  # noqa: E402
 from paperzoo.report.figures import spectrogram_figure  # noqa: E402
 from paperzoo.separation.separate import oracle_estimator, score_examples, separate_with  # noqa: E402
 from paperzoo.separation.spectral import STFTConfig, stft  # noqa: E402
-from paperzoo.tasks.separation import load_mixtures, load_separator  # noqa: E402
+import paperzoo  # noqa: E402
+from paperzoo.tasks.separation import load_mixtures  # noqa: E402
 
 RATE = 8000
 DOCS = ROOT / "docs"  # figures sit beside RESULTS.md, which links them
@@ -72,12 +73,12 @@ def main(argv=None):
             if args.only and label not in args.only:
                 continue
             t0 = time.perf_counter()
-            run = train("audio/audioslots_fsdd2mix", [f"out_dir={out}", f"name={split}_{len(rows)}", f"data.split={split}",
+            run = train("separation/audioslots_fsdd2mix", [f"out_dir={out}", f"name={split}_{len(rows)}", f"data.split={split}",
                                                       f"trainer.max_steps={args.steps}", "trainer.progress_bar=false",
                                                       f"trainer.val_every={args.steps // 4}", f"trainer.checkpoint_every={args.steps}",
                                                       *extra])
             train_seconds = time.perf_counter() - t0
-            task = load_separator(run)
+            task = paperzoo.load(run)
             autoencoder = task.cfg.model.variant == "autoencoder"
             with torch.no_grad():
                 scores = score_examples(task.estimator(), mix, ref, task.stft_cfg,

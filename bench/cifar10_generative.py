@@ -79,8 +79,8 @@ def main(argv=None):
         codes = extract_codes(vq_run, tmp / "codes", source="cifar10")
         prior_steps = [f"trainer.max_steps={a.prior_steps}", f"trainer.val_every={a.prior_steps}", f"data.codes_dir={codes}",
                        "model.class_conditional=true", "trainer.progress_bar=false", "data.limit_val=2000", "model.channels=64"]
-        pixelcnn_run, pixelcnn_m, _ = run("vq/prior_cifar10", tmp, prior_steps + ["model.layers=6"], eval_overrides=())
-        _, snail_m, _ = run("vq/prior_pixelsnail_cifar10", tmp, prior_steps + ["model.blocks=2"], eval_overrides=())
+        pixelcnn_run, pixelcnn_m, _ = run("priors/prior_cifar10", tmp, prior_steps + ["model.layers=6"], eval_overrides=())
+        _, snail_m, _ = run("priors/prior_pixelsnail_cifar10", tmp, prior_steps + ["model.blocks=2"], eval_overrides=())
         results["bits_per_dim"] = {"vae": vae_m["val/bits_per_dim"], "vqvae_pixelcnn": pixelcnn_m["val/bits_per_dim"],
                                    "vqvae_pixelsnail": snail_m["val/bits_per_dim"], "vqvae_uniform": vq_m["val/bits_per_dim_uniform"],
                                    "vqvae_nmse": vq_m["val/nmse"], "vae_nmse": vae_m["val/nmse"]}

@@ -38,12 +38,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import RESULTS, table, write_results  # noqa: E402
 from _training import train_steps, validation_summary  # noqa: E402
 
+import paperzoo  # noqa: E402
 from paperzoo.data.moving_shapes import GENERATOR_VERSION  # noqa: E402
 from paperzoo.engine.config import load_config  # noqa: E402
 from paperzoo.engine.run import quiet_lightning  # noqa: E402
 from paperzoo.io.video import read_video  # noqa: E402
 from paperzoo.registry import create_model  # noqa: E402
-from paperzoo.tasks.video import ValClips, build_data, ensure_moving_shapes, load_video_classifier  # noqa: E402
+from paperzoo.tasks.base import load_run_config  # noqa: E402
+from paperzoo.tasks.video import ValClips, build_data, ensure_moving_shapes  # noqa: E402
 from paperzoo.video.base import count_parameters, multiply_adds  # noqa: E402
 from paperzoo.video.flow import METHODS, compute_flow  # noqa: E402
 from paperzoo.video.motionnet import MotionNet  # noqa: E402
@@ -80,14 +82,14 @@ TRAIN_SCORES = 500  # training clips scored for the linear fusion
 @torch.no_grad()
 def softmax_scores(run_dir: Path, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(N, classes) softmax scores and labels of a trained run on the centre views of a split."""
-    task = load_video_classifier(run_dir)
-    data = build_data(task.cfg)
+    model = paperzoo.load(run_dir).model
+    data = build_data(load_run_config(run_dir, "video"))
     dataset = data.val_set if split == "test" else ValClips(data.train_clips.reader, data.train_labels.tolist(), data.val_set.view)
     n = len(dataset) if limit is None else min(limit, len(dataset))
     probs, labels = [], []
     for start in range(0, n, 32):
         batch = [dataset[i] for i in range(start, min(start + 32, n))]
-        probs.append(task.model(torch.stack([b[0] for b in batch])).softmax(-1))
+        probs.append(model(torch.stack([b[0] for b in batch])).softmax(-1))
         labels += [b[1] for b in batch]
     return torch.cat(probs).numpy(), np.array(labels)
 

@@ -44,7 +44,8 @@ from _training import train_steps  # noqa: E402
 from paperzoo.engine.run import quiet_lightning  # noqa: E402
 from paperzoo.io.audio import write_audio  # noqa: E402
 from paperzoo.metrics.probe import accuracy, fit_logistic_regression, predict, train_classifier  # noqa: E402
-from paperzoo.tasks.vqvae_audio import load_audio_vqvae, load_fsdd  # noqa: E402
+import paperzoo  # noqa: E402
+from paperzoo.tasks.vqvae_audio import load_fsdd  # noqa: E402
 from paperzoo.vq.audio_eval import LogMelCNN, code_histograms, code_prior_bits, fit_code_prior  # noqa: E402
 
 NAME = "vqvae_audio"
@@ -77,7 +78,7 @@ def main(argv=None):
     torch.set_num_threads(2)
     out = Path(tempfile.mkdtemp(prefix="bench_vqvae_audio_"))
     cfg, run_dir, seconds = train_steps(CONFIG, args.steps, out)
-    task = load_audio_vqvae(run_dir)
+    task = paperzoo.load(run_dir)
     model, speakers = task.model, task.speakers
     train, test, _ = load_fsdd(cfg.data)
     rate = cfg.data.sample_rate

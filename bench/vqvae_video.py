@@ -42,12 +42,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import RESULTS, table, write_results  # noqa: E402
 from _training import train_steps, validation_summary  # noqa: E402
 
+import paperzoo  # noqa: E402
 from paperzoo.data.moving_shapes import CLASSES, GENERATOR_VERSION, clip_frames, clip_labels  # noqa: E402
 from paperzoo.engine.run import quiet_lightning  # noqa: E402
 from paperzoo.io.checkpoints import load_model  # noqa: E402
 from paperzoo.io.video import write_video  # noqa: E402
 from paperzoo.report.figures import image_grid  # noqa: E402
-from paperzoo.tasks.video import load_video_classifier, view_for  # noqa: E402
 from paperzoo.tasks.vqvae import to_model_pixels  # noqa: E402
 from paperzoo.video.transforms import eval_views, sample_clips  # noqa: E402
 from paperzoo.vq.hierarchy import fit_compressor  # noqa: E402
@@ -82,7 +82,7 @@ def mse01(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @torch.no_grad()
 def classify(task, clips: np.ndarray) -> np.ndarray:
     """Action predicted for each uint8 clip (N, T, H, W, 3): one centre view, as in validation."""
-    view = view_for(task.cfg, task.model.input_spec)
+    view = task.view
     idx = sample_clips(clips.shape[1], view.frames, view.rate, "uniform")[0]
     x = torch.cat([eval_views(c[idx], view.crop, view.short_side, 1) for c in clips])
     return torch.cat([task.model(x[i : i + 64]).argmax(1) for i in range(0, len(x), 64)]).numpy()
@@ -118,7 +118,7 @@ def main(argv=None):
     _, vq_run, vq_seconds = train_steps("vq/vqvae_moving_shapes", args.vq_steps, out, validations=1)
     vq = load_model(vq_run)
     _, clf_run, clf_seconds = train_steps("video/r3d_18_shapes", args.classifier_steps, out, validations=1)
-    classifier = load_video_classifier(clf_run)
+    classifier = paperzoo.load(clf_run)
     classifier_top1 = validation_summary(clf_run)["top1"]
 
     train_clips, test_clips = clip_frames("train"), clip_frames("test")

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import table, write_results  # noqa: E402
 
 from paperzoo.engine.run import quiet_lightning  # noqa: E402
-from paperzoo.tasks.video_expand import stepwise_expansion  # noqa: E402
+from paperzoo.engine.video_expand import stepwise_expansion  # noqa: E402
 from paperzoo.video.x3d import X3DSpec  # noqa: E402
 
 BASE = X3DSpec(frames=1, rate=8, crop=16, depth=1.0, width=1.0, bottleneck=2.25)

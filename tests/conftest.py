@@ -69,3 +69,53 @@ def only_run_dir(runs: Path, name: str = "tiny") -> Path:
     dirs = sorted((runs / name).iterdir())
     assert len(dirs) == 1, dirs
     return dirs[0]
+
+
+TINY_TRAINER = {"max_steps": 2, "val_every": 2, "checkpoint_every": 2, "log_every": 1, "progress_bar": False}
+
+
+def train_tiny(tmp: Path, name: str, **sections) -> Path:
+    """Train a two-step run of any task (sections as in a YAML config); returns its run directory."""
+    config = write_config(tmp / f"{name}.yaml", tmp / "runs", name=name, trainer=TINY_TRAINER, **sections)
+    code = main(["train", str(config)])
+    assert code == 0, f"training {name} failed"
+    return only_run_dir(tmp / "runs", name)
+
+
+@pytest.fixture(scope="session")
+def family_runs(tmp_path_factory):
+    """{kind: run dir} of one tiny trained run per inference family (margin, vqvae, prior, separation,
+    audio, video, recommender), plus the generated data they came from ("shapes", "fsdd", "root")."""
+    from paperzoo.data.fsdd2mix import build_fsdd2mix
+    from paperzoo.data.moving_shapes import build_moving_shapes
+    from paperzoo.data.synthetic import clustered_interactions, synthetic_fsdd
+
+    tmp = tmp_path_factory.mktemp("family_runs")
+    fsdd = synthetic_fsdd(tmp / "fsdd", speakers=("anna", "bob"), digits=2, takes=(0, 1, 5, 6, 45))
+    mixtures = build_fsdd2mix(fsdd, tmp / "fsdd2mix", splits=("seen",), counts={"train": 8, "val": 2, "test": 2})
+    shapes = build_moving_shapes(tmp / "shapes", train=10, test=4, frames=8, size=32)
+    interactions = clustered_interactions(tmp / "target.csv", [f"u{i}" for i in range(30)], [f"i{i}" for i in range(20)], n=300, seed=0)
+    vqvae = train_tiny(tmp, "vqvae", task="vqvae", model={"name": "vqvae_tiny"},
+                       data={"source": "shapes", "n_train": 64, "n_val": 16, "batch_size": 16})
+    assert main(["extract-codes", "--model", str(vqvae), "-o", str(tmp / "codes"), "--data", "shapes", "--limit", "32"]) == 0
+    return {
+        "margin": train_tiny(tmp, "margin"),
+        "vqvae": vqvae,
+        "prior": train_tiny(tmp, "prior", task="prior", model={"name": "gated_pixelcnn", "channels": 8, "layers": 2},
+                            data={"codes_dir": str(tmp / "codes"), "batch_size": 8}),
+        "separation": train_tiny(tmp, "sep", task="separation", optim={"name": "adam", "lr": 1e-3},
+                                 model={"name": "audioslots_small", "options": {"dim": 16, "depth": 1, "heads": 2, "mlp_dim": 16,
+                                        "decoder_hidden": 16, "decoder_layers": 2, "num_bands": 2, "widths": [4, 8, 8, 8]}},
+                                 data={"location": str(mixtures), "batch_size": 2, "limit_val": 1}),
+        "audio": train_tiny(tmp, "audio", task="vqvae_audio",
+                            model={"name": "vqvae_audio", "options": {"hidden": 16, "residual": 8, "skip": 16, "layers": 4, "cycles": 1,
+                                                                      "num_codes": 32, "dim": 8}},
+                            data={"location": str(fsdd), "crop": 512, "batch_size": 2, "test_takes": 2}),
+        "video": train_tiny(tmp, "video", task="video", model={"name": "r3d_18", "options": {"width": 4, "frames": 4, "rate": 2, "crop": 32}},
+                            data={"source": "moving_shapes", "location": str(shapes), "batch_size": 2, "short_side": 32}),
+        "recommender": train_tiny(tmp, "rec", task="recommender", optim={"name": "adam", "lr": 0.01}, model={"name": "bpr_mf", "dim": 4},
+                                  data={"target": str(interactions), "k_core": 0, "batch_size": 32}),
+        "shapes": shapes,
+        "fsdd": fsdd,
+        "root": tmp,
+    }

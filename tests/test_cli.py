@@ -82,7 +82,7 @@ def test_invalid_yaml(cli, tmp_path):
 
 
 def test_not_a_run_directory(cli, tmp_path):
-    for args in (("evaluate", tmp_path), ("export", tmp_path, tmp_path / "out"), ("train", "--resume", tmp_path)):
+    for args in (("evaluate", "--model", tmp_path), ("export", "--model", tmp_path, "-o", tmp_path / "out"), ("train", "--resume", tmp_path)):
         code, _, err = cli(*args)
         assert_one_line_error(code, err)
     assert not (tmp_path / "out").exists()

@@ -128,7 +128,7 @@ def test_train_on_an_imported_image_dataset(cli, tiny, tmp_path):
     code, _, err = cli("train", config, "data.source=cifar10", "data.batch_size=8", "--data-dir", tmp_path / "data")
     assert code == 0, err
     run = only_run_dir(runs)
-    code, out, _ = cli("evaluate", run, "--data-dir", tmp_path / "data")
+    code, out, _ = cli("evaluate", "--model", run, "--data-dir", tmp_path / "data")
     assert code == 0 and '"val/accuracy": 1.0' in out  # the two colours are trivially separable
 
 

@@ -1,13 +1,15 @@
 """Training engine: run directories, determinism, resume, DDP, NaN guard, export/load."""
 
 import csv
+import json
 
 import pytest
 import torch
 
 import paperzoo
 from conftest import only_run_dir, run_process, write_config
-from paperzoo.io.checkpoints import export_run, last_checkpoint, read_checkpoint
+from paperzoo.io.bundle import export_run
+from paperzoo.io.checkpoints import last_checkpoint, read_checkpoint
 
 
 def model_weights(run_dir):
@@ -98,14 +100,24 @@ def test_nan_guard_keeps_the_last_good_checkpoint(cli, tiny):
     assert 1 <= ckpt["global_step"] < 20
 
 
+def ckpt_step(run):
+    return read_checkpoint(last_checkpoint(run))["global_step"]
+
+
 def test_export_and_load_round_trip(cli, tiny, tmp_path):
     config, runs = tiny
     assert cli("train", config)[0] == 0
     run = only_run_dir(runs)
     out = tmp_path / "exported"
-    code, _, _ = cli("export", run, out)
-    assert code == 0 and {p.name for p in out.iterdir()} == {"model.safetensors", "config.json"}
-    model = paperzoo.load(out)
+    code, _, _ = cli("export", "--model", run, "-o", out)
+    assert code == 0 and {p.name for p in out.iterdir()} == {"model.safetensors", "card.json"}
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in out.iterdir())  # readable by others, like every file we write
+    card = json.loads((out / "card.json").read_text())
+    assert card["architecture"] == "margin_linear" and card["task"] == "margin_classifier" and card["family"] == "losses"
+    assert card["training"]["steps"] == ckpt_step(run) and card["training"]["command"].startswith("paperzoo train ")
+    assert "val/accuracy" in card["metrics"] and card["versions"]["torch"] == str(torch.__version__)
+    assert len(card["files"]["model.safetensors"]["sha256"]) == 64
+    model = paperzoo.load(out).model
     reference = paperzoo.create_model("margin_linear", in_features=5)
     reference.load_state_dict({k.removeprefix("model."): v for k, v in model_weights(run).items()})
     x = torch.randn(64, 5)
@@ -120,7 +132,7 @@ def test_evaluate_writes_metrics(cli, tiny):
     config, runs = tiny
     assert cli("train", config)[0] == 0
     run = only_run_dir(runs)
-    code, out, _ = cli("evaluate", run)
+    code, out, _ = cli("evaluate", "--model", run)
     assert code == 0 and "val/accuracy" in out
     last_logged = [float(r["val/accuracy"]) for r in metrics_rows(run) if r.get("val/accuracy")][-1]
     import json

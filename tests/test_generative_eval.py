@@ -87,7 +87,7 @@ def test_classifier_task_and_rejection_with_it(cli, tiny, tmp_path):
     code, out, err = cli("train", config, "--data-dir", tmp_path / "data")
     assert code == 0, err
     run = only_run_dir(tmp_path / "runs", "clf")
-    code, out, _ = cli("evaluate", run, "--data-dir", tmp_path / "data")
+    code, out, _ = cli("evaluate", "--model", run, "--data-dir", tmp_path / "data")
     assert code == 0 and '"val/accuracy": 1.0' in out  # two flat colours: trivially separable
     from paperzoo.io.checkpoints import load_model
 

@@ -26,7 +26,7 @@ def vq_run(tmp_path_factory):
 
 def test_extract_train_sample(cli, vq_run, tmp_path):
     codes = tmp_path / "codes"
-    code, _, err = cli("extract-codes", vq_run, "-o", codes, "--data", "shapes", "--limit", "96")
+    code, _, err = cli("extract-codes", "--model", vq_run, "-o", codes, "--data", "shapes", "--limit", "96")
     assert code == 0, err
     meta = json.loads((codes / "meta.json").read_text())
     train_codes = np.load(codes / "codes_train_l0.npy")
@@ -52,19 +52,19 @@ def test_extract_train_sample(cli, vq_run, tmp_path):
     assert float(rows[1]["val/bits_per_dim"]) > 0
 
     out = tmp_path / "samples"
-    code, _, err = cli("sample", run, "--n", "8", "-o", out, "--seed", "3")
+    code, _, err = cli("sample", "--model", run, "--n", "8", "-o", out, "--seed", "3")
     assert code == 0, err
     assert (out / "samples.png").read_bytes()[:4] == b"\x89PNG"
     assert np.load(out / "codes_l0.npy").shape == (8, 8, 8)
     # not class-conditional: --class is an error, nothing written
-    code, _, err = cli("sample", run, "--class", "1", "-o", tmp_path / "x")
+    code, _, err = cli("sample", "--model", run, "--class", "1", "-o", tmp_path / "x")
     assert code == 2 and "not class-conditional" in err and not (tmp_path / "x").exists()
     # PixelSNAIL through the same task and sampler (naive sampling)
     code, _, err = cli("train", config, "name=snail", "model.name=pixelsnail", "model.blocks=1", "model.heads=2",
                        "trainer.max_steps=10", "trainer.val_every=10", "trainer.checkpoint_every=10")
     assert code == 0, err
     snail = only_run_dir(tmp_path / "runs", "snail")
-    code, _, err = cli("sample", snail, "--n", "2", "-o", tmp_path / "snail-samples")
+    code, _, err = cli("sample", "--model", snail, "--n", "2", "-o", tmp_path / "snail-samples")
     assert code == 0, err
     assert np.load(tmp_path / "snail-samples" / "codes_l0.npy").shape == (2, 8, 8)
     # the prior config without codes is a one-line error
@@ -84,7 +84,7 @@ def test_vqvae2_top_and_bottom_priors(cli, tmp_path):
     assert main(["train", str(vq_cfg)]) == 0
     vq_run = only_run_dir(tmp_path / "runs", "vq2")
     codes = tmp_path / "codes"
-    assert cli("extract-codes", vq_run, "-o", codes, "--data", "shapes", "--limit", "32")[0] == 0
+    assert cli("extract-codes", "--model", vq_run, "-o", codes, "--data", "shapes", "--limit", "32")[0] == 0
     meta = json.loads((codes / "meta.json").read_text())
     assert meta["levels"] == 2 and meta["latent_shapes"] == [[8, 8], [4, 4]]
     runs = {}
@@ -99,8 +99,8 @@ def test_vqvae2_top_and_bottom_priors(cli, tmp_path):
         assert code == 0, err
         runs[name] = only_run_dir(tmp_path / "runs", name)
     out = tmp_path / "samples"
-    code, _, err = cli("sample", runs["bottom"], runs["top"], "--n", "4", "-o", out)  # any order
+    code, _, err = cli("sample", "--model", runs["bottom"], "--model", runs["top"], "--n", "4", "-o", out)  # any order
     assert code == 0, err
     assert np.load(out / "codes_l1.npy").shape == (4, 4, 4) and np.load(out / "codes_l0.npy").shape == (4, 8, 8)
-    code, _, err = cli("sample", runs["bottom"], "--n", "4", "-o", tmp_path / "half")
+    code, _, err = cli("sample", "--model", runs["bottom"], "--n", "4", "-o", tmp_path / "half")
     assert code == 2 and "one prior per level" in err and not (tmp_path / "half").exists()

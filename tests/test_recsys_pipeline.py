@@ -69,7 +69,7 @@ def test_fine_tuning_strategies_train_and_evaluate_on_test(domains, pretrained, 
     assert code == 0, err
     run = only_run_dir(tmp_path / "runs", "rec")
     assert "valid/ndcg@20" in (run / "metrics.csv").read_text()
-    code, out, err = cli("evaluate", run, "data.eval_split=test")
+    code, out, err = cli("evaluate", "--model", run, "data.eval_split=test")
     assert code == 0, err
     metrics = json.loads(out)
     assert set(metrics) == {f"test/{m}@{k}" for m in ("recall", "ndcg", "hr") for k in (10, 20)}
@@ -140,20 +140,28 @@ def test_recommend_lists_unseen_items_and_rejects_unknown_users(domains, tmp_pat
     code, _, err = cli("train", recommender_config(tmp_path, domains[1], mode="random"))
     assert code == 0, err
     run = only_run_dir(tmp_path / "runs", "rec")
-    code, out, err = cli("recommend", "--checkpoint", run, "--user", "s3", "--k", "5", "--json")
+    code, out, err = cli("recommend", "--model", run, "--user", "s3", "--k", "5", "--json")
     assert code == 0, err
-    items = json.loads(out)
-    assert len(items) == 5 and all(i["item"].startswith("y") for i in items)
+    (answer,) = json.loads(out)
+    items = answer["items"]
+    assert answer["user"] == "s3" and len(items) == 5 and all(i["item"].startswith("y") for i in items)
     scores = [i["score"] for i in items]
     assert scores == sorted(scores, reverse=True)
     seen = {line.split(",")[1] for line in domains[1].read_text().splitlines()[1:] if line.startswith("s3,")}
-    from paperzoo.tasks.recommender import load_recommender
+    import paperzoo
 
-    task = load_recommender(run)
-    train_items = {task.split.data.item_ids[i] for u, i in zip(*task.split.pairs("train"))
-                   if task.split.data.user_ids[u] == "s3"}
-    assert train_items <= seen and not train_items & {i["item"] for i in items}
-    code, out, err = cli("recommend", "--checkpoint", run, "--user", "nobody")
+    recommender = paperzoo.load(run)
+    row = recommender.user_indices(["s3"])[0]
+    train_items = {recommender.item_ids[i] for i in recommender.train_matrix[row].indices}
+    assert train_items and train_items <= seen and not train_items & {i["item"] for i in items}
+    # batched: the same lists as one user at a time
+    both = recommender.recommend(["s3", "s4"], 5)
+    for user, batched in zip(["s3", "s4"], both):
+        alone = recommender.recommend(user, 5)[0]
+        assert [i for i, _ in batched] == [i for i, _ in alone]
+        assert [s for _, s in batched] == pytest.approx([s for _, s in alone], abs=1e-6)
+    assert [i for i, _ in both[0]] == [i["item"] for i in items]
+    code, out, err = cli("recommend", "--model", run, "--user", "nobody")
     assert code == 2 and "unknown user 'nobody'" in err and len(err.strip().splitlines()) == 1
 
 

@@ -21,8 +21,8 @@ from test_engine import model_weights
 
 pytestmark = pytest.mark.slow
 ALL = os.environ.get("PAPERZOO_DETERMINISM") == "all"
-CI_SUBSET = ["losses/margin_blobs", "vq/vqvae2_cifar10_small", "vq/vae_sonnet_cifar10", "vq/cifar_classifier", "vq/prior_shapes",
-             "vq/vqvae_audio_fsdd", "audio/audioslots_fsdd2mix", "recsys/pcrec_pretrain", "recsys/pcrec_finetune",
+CI_SUBSET = ["losses/margin_blobs", "vq/vqvae2_cifar10_small", "vq/vae_sonnet_cifar10", "vq/cifar_classifier", "priors/prior_shapes",
+             "vq/vqvae_audio_fsdd", "separation/audioslots_fsdd2mix", "recsys/pcrec_pretrain", "recsys/pcrec_finetune",
              "video/r3d_18_shapes", "video/tsn_flow_shapes"]
 # what cannot be fed offline at test size, and why
 SKIPPED = {"vq/vqvae_moving_shapes": "reads the default 2,000-clip moving-shapes dataset (the vqvae task itself is covered)"}
@@ -64,7 +64,7 @@ def overrides_for(config: str, g: dict) -> list[str]:
     elif family == "video":
         small = ["data.batch_size=2"]
         extra = [f"data.location={g['shapes']}", f"data.flow_dir={g['shapes'].parent / 'flow'}"]
-    elif family == "audio":
+    elif family == "separation":
         extra = ([f"data.location={g['fsdd2mix']}"] if name == "audioslots_fsdd2mix" else
                  [f"data.source={g['libri']}", "data.val_part=val"]) + ["data.limit_val=1"]
         small = ["data.batch_size=2"]

@@ -236,15 +236,15 @@ def test_fuzz_checkpoint_reader(data):
 
 
 @FUZZ
-@given(weights=damaged(b""), config=st.one_of(TEXT, st.just('{"model": "margin_linear", "kwargs": {"in_features": 3}}')))
+@given(weights=damaged(b""), config=st.one_of(TEXT, st.just('{"architecture": "margin_linear", "arguments": {"in_features": 3}}')))
 def test_fuzz_export_loader(weights, config):
     from safetensors.torch import save
 
-    from paperzoo.io.checkpoints import load_export
+    from paperzoo.io.bundle import load as load_export
 
     good = save({"linear.weight": torch.ones(1, 3), "linear.bias": torch.zeros(1)})
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "config.json").write_text(config)
+        (Path(tmp) / "card.json").write_text(config)
         (Path(tmp) / "model.safetensors").write_bytes(weights or good)
         try:
             load_export(tmp)

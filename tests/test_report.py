@@ -35,7 +35,7 @@ def make_run_with_media(cli, tmp_path: Path, name: str = "tiny", seed: int = 0) 
     config = write_config(tmp_path / f"{name}.yaml", tmp_path / "runs", name=name, seed=seed)
     assert cli("train", config)[0] == 0
     run = only_run_dir(tmp_path / "runs", name)
-    assert cli("evaluate", run)[0] == 0
+    assert cli("evaluate", "--model", run)[0] == 0
     media = run / "samples"
     media.mkdir()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (16, 24, 3), dtype=np.uint8)).save(media / "grid.png")

@@ -80,7 +80,7 @@ def test_training_logs_si_snri_and_separate_writes_one_file_per_slot(mixtures, t
     header = (run / "metrics.csv").read_text().splitlines()[0]
     assert "val/si_snri" in header and "train/loss" in header
     mix = next((mixtures / "seen" / "test" / "mix_clean").glob("*.wav"))
-    code, out, err = cli("separate", mix, "--checkpoint", run, "--out-dir", tmp_path / "out")
+    code, out, err = cli("separate", mix, "--model", run, "-o", tmp_path / "out")
     if variant == "autoencoder":
         assert code == 2 and "needs the true sources" in err
         return
@@ -96,15 +96,17 @@ def test_separate_resamples_downmixes_and_rejects_bad_audio(mixtures, tmp_path, 
     run = only_run_dir(tmp_path / "runs", "sep")
     stereo = tmp_path / "stereo44k.wav"
     sf.write(stereo, np.random.default_rng(0).normal(0, 0.1, (22050, 2)).astype(np.float32), 44100, subtype="FLOAT")
-    code, out, err = cli("separate", stereo, "--checkpoint", run, "--out-dir", tmp_path / "o1")
-    assert code == 0 and "resampled to 8000 Hz" in err
-    assert sf.info(tmp_path / "o1" / "source_1.wav").frames == 4000
+    code, out, err = cli("separate", stereo, "--model", run, "-o", tmp_path / "o1")
+    assert code == 0 and "resampled to 8000 Hz" in err and "downmixed" in err
+    assert sf.info(tmp_path / "o1" / "source_1.wav").frames == 22050  # written at the input's rate by default
+    code, out, err = cli("separate", stereo, "--model", run, "-o", tmp_path / "o8k", "--rate", "8000")
+    assert code == 0 and sf.info(tmp_path / "o8k" / "source_1.wav").frames == 4000
     bad = {"empty.wav": lambda p: sf.write(p, np.zeros((0,), np.int16), 8000),
            "silent.wav": lambda p: sf.write(p, np.zeros(800, np.int16), 8000),
            "corrupt.wav": lambda p: p.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")}
     for name, make in bad.items():
         make(tmp_path / name)
-        code, _, err = cli("separate", tmp_path / name, "--checkpoint", run, "--out-dir", tmp_path / "o2")
+        code, _, err = cli("separate", tmp_path / name, "--model", run, "-o", tmp_path / "o2")
         assert code == 2 and len(err.strip().splitlines()) == 1, (name, err)
         assert not (tmp_path / "o2").exists()
 
@@ -155,8 +157,8 @@ def test_separating_a_ten_minute_file_keeps_memory_bounded(mixtures, tmp_path, c
     rng = np.random.default_rng(0)
     for name, seconds in (("short.wav", 1), ("long.wav", 600)):
         sf.write(tmp_path / name, rng.normal(0, 0.1, seconds * 8000).astype(np.float32), 8000, subtype="PCM_16")
-    short = _peak_rss_mb(["separate", tmp_path / "short.wav", "--checkpoint", run, "--out-dir", tmp_path / "a"])
-    long = _peak_rss_mb(["separate", tmp_path / "long.wav", "--checkpoint", run, "--out-dir", tmp_path / "b"])
+    short = _peak_rss_mb(["separate", tmp_path / "short.wav", "--model", run, "-o", tmp_path / "a"])
+    long = _peak_rss_mb(["separate", tmp_path / "long.wav", "--model", run, "-o", tmp_path / "b"])
     assert sf.info(tmp_path / "b" / "source_1.wav").frames == 600 * 8000
     print(f"peak RSS: 1 s file {short:.0f} MB, 10 min file {long:.0f} MB")
     assert long - short < 300, (short, long)  # a few hundred MB at most on top of the interpreter and torch

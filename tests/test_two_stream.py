@@ -264,12 +264,12 @@ def test_a_flow_tsn_starts_from_a_trained_rgb_tsn(tmp_path):
     export = tmp_path / "rgb_export"
     export.mkdir()
     save_file({k: v.contiguous() for k, v in rgb.state_dict().items()}, str(export / "model.safetensors"))
-    (export / "config.json").write_text(json.dumps({"model": "tsn", "kwargs": options}))
+    (export / "card.json").write_text(json.dumps({"architecture": "tsn", "arguments": options}))
     flow = create_model("tsn", modality="flow", rgb_run=str(export), **options)
     w = rgb.base.features.Conv_1a[0].weight
     torch.testing.assert_close(flow.base.features.Conv_1a[0].weight, w.mean(1, keepdim=True).expand(-1, 10, -1, -1))
     diff_options = {**options, "modality": "rgb_diff"}
     save_file({k: v.contiguous() for k, v in create_model("tsn", **diff_options).state_dict().items()}, str(export / "model.safetensors"))
-    (export / "config.json").write_text(json.dumps({"model": "tsn", "kwargs": diff_options}))
+    (export / "card.json").write_text(json.dumps({"architecture": "tsn", "arguments": diff_options}))
     with pytest.raises(CheckpointError, match="RGB TSN"):
         create_model("tsn", modality="flow", rgb_run=str(export), **options)

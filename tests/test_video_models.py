@@ -14,7 +14,7 @@ from paperzoo.video.resnet3d import mid_channels
 from paperzoo.video.t3d import FrameClipCorrespondence
 from paperzoo.video.x3d import SPECS, round_width
 
-VIDEO_MODELS = [m.name for m in list_models("video") if m.name != "inception_v1_2d"]
+VIDEO_MODELS = [m.name for m in list_models(family="video") if m.name != "inception_v1_2d"]
 
 # published parameter counts with 400 classes (torchvision / pytorchvideo model zoos, the papers)
 PUBLISHED = {"r3d_18": 33.37e6, "s3d": 8.32e6, "slowfast_r50": 34.48e6, "x3d_xs": 3.79e6, "x3d_s": 3.79e6, "x3d_m": 3.79e6,

@@ -34,13 +34,13 @@ def test_train_evaluate_and_predict(tmp_path, shapes, cli):
     code, out, err = cli("train", cfg)
     assert code == 0, err
     run = only_run_dir(tmp_path / "runs")
-    code, out, err = cli("evaluate", run)
+    code, out, err = cli("evaluate", "--model", run)
     assert code == 0, err
     metrics = json.loads(out)
     assert 0 <= metrics["val/top1"] <= 1 and metrics["val/top5"] >= metrics["val/top1"]
 
     video = next((shapes / "videos" / "left").iterdir())
-    code, out, err = cli("predict", video, "--checkpoint", run, "--json", "--clips", "2")
+    code, out, err = cli("predict", video, "--model", run, "--json", "--clips", "2")
     assert code == 0, err
     top = json.loads(out)
     assert len(top) == 5 and {t["class"] for t in top} <= set(CLASSES)
@@ -55,13 +55,13 @@ def test_train_evaluate_and_predict(tmp_path, shapes, cli):
     folder.mkdir()
     for i, frame in enumerate(read_video(video)):
         Image.fromarray(frame).save(folder / f"img_{i + 1:05d}.jpg")
-    code, out, err = cli("predict", folder, "--checkpoint", run, "--k", "3")
+    code, out, err = cli("predict", folder, "--model", run, "--k", "3")
     assert code == 0 and len(out.strip().splitlines()) == 3, err
 
-    code, out, err = cli("predict", shapes / "classInd.txt", "--checkpoint", run)
+    code, out, err = cli("predict", shapes / "classInd.txt", "--model", run)
     assert code == 2 and "not a readable video" in err and len(err.strip().splitlines()) == 1
-    code, out, err = cli("predict", video, "--checkpoint", tmp_path)
-    assert code == 2 and "not a run directory" in err
+    code, out, err = cli("predict", video, "--model", tmp_path)
+    assert code == 2 and "neither a run directory" in err
 
 
 def test_damaged_training_videos_are_skipped_with_a_warning(tmp_path, shapes, capsys):
@@ -115,7 +115,7 @@ def test_bad_video_config_is_a_one_line_error(tmp_path, shapes):
 
 @pytest.mark.slow
 def test_x3d_expansion_expands_one_axis_per_step(tmp_path, monkeypatch):
-    from paperzoo.tasks import video_expand
+    from paperzoo.engine import video_expand
 
     trained = []
 
@@ -172,7 +172,7 @@ def test_flow_models_train_from_the_flow_cache_and_predict(tmp_path, shapes, cli
         assert len(x) == 7  # 8 frames -> 7 flow fields
     run = only_run_dir(tmp_path / "runs")
     video = next((shapes / "videos" / "zoom_in").iterdir())
-    code, out, err = cli("predict", video, "--checkpoint", run, "--json", "--k", "3")
+    code, out, err = cli("predict", video, "--model", run, "--json", "--k", "3")
     assert code == 0, err
     assert len(json.loads(out)) == 3
 

@@ -150,15 +150,15 @@ def test_train_then_convert_speaker_from_the_command_line(tmp_path, cli):
     assert code == 0, err
     run = only_run_dir(tmp_path / "runs")
     source = fsdd / "recordings" / "1_anna_0.wav"
-    code, out, err = cli("convert-speaker", source, "--to", "bob", "--checkpoint", run, "-o", tmp_path / "out.wav")
+    code, out, err = cli("convert-speaker", source, "--to", "bob", "--model", run, "-o", tmp_path / "out.wav")
     assert code == 0, err
     from paperzoo.io.audio import read_audio
 
     converted, rate = read_audio(tmp_path / "out.wav", allow_silent=True)
     assert rate == 8000 and len(converted) == len(read_audio(source)[0])
-    code, out, err = cli("convert-speaker", source, "--to", "carol", "--checkpoint", run, "-o", tmp_path / "x.wav")
+    code, out, err = cli("convert-speaker", source, "--to", "carol", "--model", run, "-o", tmp_path / "x.wav")
     assert code == 2 and "unknown speaker 'carol'" in err and "anna, bob" in err and not (tmp_path / "x.wav").exists()
-    code, out, err = cli("convert-speaker", tmp_path / "missing.wav", "--to", "bob", "--checkpoint", run, "-o", tmp_path / "x.wav")
+    code, out, err = cli("convert-speaker", tmp_path / "missing.wav", "--to", "bob", "--model", run, "-o", tmp_path / "x.wav")
     assert code == 2 and len(err.strip().splitlines()) == 1
 
 

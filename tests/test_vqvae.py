@@ -69,7 +69,7 @@ def test_train_evaluate_export_reconstruct(cli, tmp_path):
     for name in ("reconstructions.png", "code_usage.png", "metrics.png"):
         assert (run / "plots" / name).read_bytes()[:4] == b"\x89PNG"
 
-    code, out, _ = cli("evaluate", run)
+    code, out, _ = cli("evaluate", "--model", run)
     assert code == 0
     metrics = json.loads(out)
     assert metrics["val/nmse"] == pytest.approx(float(rows[-1]["val/nmse"]), rel=1e-5)
@@ -81,7 +81,7 @@ def test_train_evaluate_export_reconstruct(cli, tmp_path):
         paths.append(tmp_path / f"img{i}.png")
         Image.fromarray(img).save(paths[-1])
     exported = tmp_path / "exported"
-    assert cli("export", run, exported)[0] == 0
+    assert cli("export", "--model", run, "-o", exported)[0] == 0
     for model_dir in (run, exported):
         out_dir = tmp_path / f"recon-{model_dir.name}"
         code, _, err = cli("reconstruct", *paths, "--model", model_dir, "-o", out_dir)

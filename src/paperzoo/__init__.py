@@ -3,14 +3,17 @@
 from paperzoo.errors import PaperzooError
 from paperzoo.registry import create_model, list_models
 
-__version__ = "0.1.0"
+from paperzoo.version import __version__
 
 
 def load(path):
-    """Rebuild a model exported by ``paperzoo export`` (safetensors + JSON; nothing is unpickled)."""
-    from paperzoo.io.checkpoints import load_export
+    """A run directory or an export (``paperzoo export``) as its family's inference object, eval mode:
+    ``.separate`` (AudioSlots), ``.predict`` (video, margin), ``.encode`` / ``.decode`` / ``.reconstruct``
+    (VQ-VAE), ``.sample`` (priors), ``.convert`` (audio VQ-VAE), ``.recommend`` (recommenders); the bare
+    model for the others. Each has ``.model`` and ``.card``. Nothing is unpickled; no Lightning involved."""
+    from paperzoo.io.bundle import load as load_bundle
 
-    return load_export(path)
+    return load_bundle(path)
 
 
 __all__ = ["PaperzooError", "create_model", "list_models", "load", "__version__"]

@@ -16,8 +16,9 @@ EXAMPLES = {
   paperzoo list                                   # registered models and bundled configs
   paperzoo train losses/margin_blobs trainer.max_steps=500 model.loss=LogitMarginLoss
   paperzoo train losses/margin_blobs --resume     # continue the newest run of that config
-  paperzoo evaluate runs/margin_blobs/20260101-120000
-  paperzoo export runs/margin_blobs/20260101-120000 exported/
+  paperzoo evaluate --model runs/margin_blobs/20260101-120000
+  paperzoo export --model runs/margin_blobs/20260101-120000 -o exported/margin
+  paperzoo card exported/margin
   paperzoo data info
   paperzoo losses plot -o margin_losses.png""",
     "train": """examples:
@@ -27,8 +28,9 @@ EXAMPLES = {
   paperzoo train losses/margin_blobs trainer.devices=2 trainer.strategy=ddp   # 2 CPU processes (gloo)
   paperzoo train losses/margin_blobs trainer.stop_at_step=200   # stop early, then:
   paperzoo train --resume runs/margin_blobs/<timestamp>""",
-    "evaluate": "example:\n  paperzoo evaluate runs/margin_blobs/<timestamp>",
-    "export": "example:\n  paperzoo export runs/margin_blobs/<timestamp> exported/margin\n  python -c \"import paperzoo; print(paperzoo.load('exported/margin'))\"",
+    "evaluate": "example:\n  paperzoo evaluate --model runs/margin_blobs/<timestamp>",
+    "export": "example:\n  paperzoo export --model runs/margin_blobs/<timestamp> -o exported/margin\n  python -c \"import paperzoo; print(paperzoo.load('exported/margin'))\"",
+    "card": "examples:\n  paperzoo card exported/margin\n  paperzoo card runs/margin_blobs/<timestamp> --json",
     "data": """examples:
   paperzoo data info
   paperzoo data download cifar10
@@ -36,15 +38,15 @@ EXAMPLES = {
   PAPERZOO_DATA=../shared/data paperzoo data info
   paperzoo data flow data/moving_shapes/videos --method tvl1""",
     "losses": "example:\n  paperzoo losses plot -o margin_losses.png --min -3 --max 3",
-    "extract-codes": "examples:\n  paperzoo extract-codes runs/vqvae_sonnet_cifar10/<timestamp> -o codes/cifar10 --data cifar10\n  paperzoo train vq/prior_cifar10 data.codes_dir=codes/cifar10",
-    "sample": "examples:\n  paperzoo sample runs/prior_cifar10/<timestamp> --n 64 -o samples/\n  paperzoo sample runs/prior_cifar10_classes/<timestamp> --n 16 --class 3 --temperature 0.9 -o cats/\n  paperzoo sample runs/top_prior/<t> runs/bottom_prior/<t> --n 16 -o vqvae2-samples/",
+    "extract-codes": "examples:\n  paperzoo extract-codes --model runs/vqvae_sonnet_cifar10/<timestamp> -o codes/cifar10 --data cifar10\n  paperzoo train priors/prior_cifar10 data.codes_dir=codes/cifar10",
+    "sample": "examples:\n  paperzoo sample --model runs/prior_cifar10/<timestamp> --n 64 -o samples/\n  paperzoo sample --model runs/prior_cifar10_classes/<timestamp> --n 16 --class 3 --temperature 0.9 -o cats/\n  paperzoo sample --model runs/top_prior/<t> --model runs/bottom_prior/<t> --n 16 -o vqvae2-samples/",
     "reconstruct": "examples:\n  paperzoo reconstruct cat.png dog.jpg --model runs/vqvae_sonnet_cifar10/<timestamp> -o recon/\n  paperzoo reconstruct img/*.png --model exported/vqvae -o recon/",
     "demo": "example:\n  paperzoo demo --out runs/demo",
-    "predict": "examples:\n  paperzoo data build moving-shapes --out data/moving_shapes\n  paperzoo train video/r3d_18_shapes data.location=data/moving_shapes\n  paperzoo predict data/moving_shapes/videos/left/v_left_002001.mp4 --checkpoint runs/r3d_18_shapes/<timestamp>",
+    "predict": "examples:\n  paperzoo data build moving-shapes --out data/moving_shapes\n  paperzoo train video/r3d_18_shapes data.location=data/moving_shapes\n  paperzoo predict data/moving_shapes/videos/left/v_left_002001.mp4 --model runs/r3d_18_shapes/<timestamp>",
     "video": "example:\n  paperzoo video expand --steps 2 --candidate-steps 150 --out runs/x3d_expand",
-    "convert-speaker": "examples:\n  paperzoo train vq/vqvae_audio_fsdd\n  paperzoo convert-speaker 3_george_0.wav --to jackson --checkpoint runs/vqvae_audio_fsdd/<timestamp> -o 3_as_jackson.wav",
-    "separate": "examples:\n  paperzoo train audio/audioslots_fsdd2mix\n  paperzoo separate mix.wav --checkpoint runs/audioslots_fsdd2mix/<timestamp> --out-dir separated/",
-    "recommend": "examples:\n  paperzoo train recsys/bpr_mf_luxury_beauty\n  paperzoo recommend --checkpoint runs/bpr_mf_luxury_beauty/<timestamp> --user A3CJ7MHAS9IMAM --k 10",
+    "convert-speaker": "examples:\n  paperzoo train vq/vqvae_audio_fsdd\n  paperzoo convert-speaker 3_george_0.wav --to jackson --model runs/vqvae_audio_fsdd/<timestamp> -o 3_as_jackson.wav",
+    "separate": "examples:\n  paperzoo train separation/audioslots_fsdd2mix\n  paperzoo separate mix.wav --model runs/audioslots_fsdd2mix/<timestamp> -o separated/",
+    "recommend": "examples:\n  paperzoo train recsys/bpr_mf_luxury_beauty\n  paperzoo recommend --model runs/bpr_mf_luxury_beauty/<timestamp> --user A3CJ7MHAS9IMAM --k 10\n  paperzoo recommend --model exported/bpr --user A3CJ7MHAS9IMAM --user A1B2C3 --json",
 }
 
 
@@ -78,13 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="data root (default: $PAPERZOO_DATA, else ~/.cache/paperzoo)")
 
     p = _add(sub, "evaluate", "validation metrics of a run's last checkpoint (written to RUN_DIR/eval.json)")
-    p.add_argument("run_dir")
+    p.add_argument("--model", required=True, metavar="RUN_DIR", help="run directory (evaluation needs its data config)")
     p.add_argument("overrides", nargs="*")
     p.add_argument("--data-dir")
 
-    p = _add(sub, "export", "write a run's weights as safetensors + JSON config (load with paperzoo.load)")
-    p.add_argument("run_dir")
-    p.add_argument("out_dir")
+    p = _add(sub, "export", "write a run's weights, assets and model card (safetensors + card.json; load with paperzoo.load)")
+    p.add_argument("--model", required=True, metavar="RUN_DIR", help="run directory")
+    p.add_argument("-o", "--out", required=True, help="export folder (replaced atomically)")
+
+    p = _add(sub, "card", "print the model card of a run or an export")
+    p.add_argument("model", metavar="PATH", help="run directory or export directory")
+    p.add_argument("--json", action="store_true", help="the whole card as JSON")
 
     p = _add(sub, "reconstruct", "encode images to discrete codes and decode them with a trained VQ-VAE")
     p.add_argument("images", nargs="+", help="image files (sides divisible by 4, e.g. 32x32 for CIFAR models)")
@@ -92,15 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, help="output folder (replaced atomically)")
 
     p = _add(sub, "extract-codes", "encode a dataset once with a trained VQ-VAE (uint16 code maps for prior training)")
-    p.add_argument("model", help="run directory or export directory of a VQ-VAE")
+    p.add_argument("--model", required=True, help="run directory or export directory of a VQ-VAE")
     p.add_argument("-o", "--out", required=True, help="output folder (replaced atomically)")
     p.add_argument("--data", default="cifar10", choices=["cifar10", "shapes"], help="which images to encode")
     p.add_argument("--limit", type=int, help="first N images of each split")
     p.add_argument("--data-dir")
 
     p = _add(sub, "sample", "sample code maps from a trained prior and decode them into images")
-    p.add_argument("priors", nargs="+", metavar="PRIOR",
-                   help="run or export directory of a prior; for a VQ-VAE-2 one per level (top-conditioned bottom prior)")
+    p.add_argument("--model", dest="priors", action="append", required=True, metavar="PRIOR",
+                   help="run or export directory of a prior; for a VQ-VAE-2 give --model once per level")
     p.add_argument("-o", "--out", required=True, help="output folder: samples.png, codes_l*.npy")
     p.add_argument("--n", type=int, default=64)
     p.add_argument("--class", dest="label", type=int, help="class index for a class-conditional prior")
@@ -109,29 +115,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
 
     p = _add(sub, "separate", "split a recording into its sources with a trained AudioSlots run (one wav per slot)")
-    p.add_argument("mixture", help="audio file (any sample rate: resampled; stereo: downmixed)")
-    p.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory of a separation run")
-    p.add_argument("--out-dir", required=True, help="output folder (replaced atomically): source_1.wav, source_2.wav, ...")
+    p.add_argument("mixture", help="audio file (any sample rate; stereo is downmixed)")
+    p.add_argument("--model", required=True, help="run or export directory of an AudioSlots model")
+    p.add_argument("-o", "--out", required=True, help="output folder (replaced atomically): source_1.wav, source_2.wav, ...")
     p.add_argument("--mask", choices=["ibm", "wiener"], default="ibm")
+    p.add_argument("--rate", type=int, help="sample rate of the written sources (default: the input's)")
 
     p = _add(sub, "convert-speaker", "speaker conversion with a trained audio VQ-VAE: the same words in another voice")
     p.add_argument("audio", help="audio file (any sample rate: resampled; stereo: downmixed)")
     p.add_argument("--to", required=True, dest="speaker", help="target speaker name (as in the training data)")
-    p.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory of a vqvae_audio run")
-    p.add_argument("-o", "--out", required=True, help="output WAV (written atomically)")
+    p.add_argument("--model", required=True, help="run or export directory of a raw-audio VQ-VAE")
+    p.add_argument("-o", "--out", required=True, help="output WAV at the input's sample rate (written atomically)")
     p.add_argument("--temperature", type=float, default=1.0, help="WaveNet sampling temperature (default 1)")
     p.add_argument("--seed", type=int, default=0)
 
     p = _add(sub, "recommend", "top-K items for a user from a trained recommender run (training items excluded)")
-    p.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory of a recommender run")
-    p.add_argument("--user", required=True, help="the user's original ID (as in the interaction file)")
+    p.add_argument("--model", required=True, help="run or export directory of a recommender")
+    p.add_argument("--user", required=True, action="append", help="a user's original ID (as in the interaction file); repeat for several")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--data-dir")
 
     p = _add(sub, "predict", "top-5 action classes of a video (file or frame folder) with a trained video run")
     p.add_argument("video", help="mp4 / avi / webm file, or a folder of img_00001.jpg ... frames")
-    p.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory of a video run")
+    p.add_argument("--model", required=True, help="run or export directory of a video classifier")
     p.add_argument("--clips", type=int, default=3, help="uniformly spaced clips averaged (default 3)")
     p.add_argument("--crops", type=int, default=1, choices=[1, 3], help="crops per clip: 1 centre or 3 (default 1)")
     p.add_argument("--k", type=int, default=5)
@@ -206,8 +212,9 @@ def cmd_list(args) -> None:
     from paperzoo.engine.config import bundled_configs
     from paperzoo.registry import list_models
 
+    models = list_models(family=args.family)  # an unknown family fails before anything is printed
     print("models:")
-    for m in list_models(args.family):
+    for m in models:
         print(f"  {m.name:<24} [{m.family}] {m.summary}")
     if args.flops:
         import torch
@@ -216,12 +223,12 @@ def cmd_list(args) -> None:
         from paperzoo.video.base import VideoClassifier, count_parameters, multiply_adds
 
         print("video models at the paper input, 400 classes (GFLOPs = multiply-adds per view):")
-        for m in list_models("video"):
+        for m in list_models(family="video"):
             with torch.device("meta"):  # shapes only: paper-size weights are never allocated or initialised
                 net = create_model(m.name, num_classes=400)
             if isinstance(net, VideoClassifier) and net.input_spec is not None:  # the 2D Inception-V1 has none
                 s = net.input_spec
-                print(f"  {m.name:<22} {count_parameters(net) / 1e6:7.2f}M params {multiply_adds(net) / 1e9:8.2f} GFLOPs"
+                print(f"  {m.name:<22} {count_parameters(net) / 1e6:7.2f}M params {multiply_adds(net, copy=False) / 1e9:8.2f} GFLOPs"
                       f"  view {f'{s.segments} segments x ' if s.segments > 1 else ''}{s.frames}x{s.crop}x{s.crop} rate {s.rate}"
                       f" {'+'.join(s.inputs)}")
     configs = [c for c in bundled_configs() if not args.family or c.startswith(args.family + "/")]
@@ -241,14 +248,37 @@ def cmd_train(args) -> None:
 def cmd_evaluate(args) -> None:
     from paperzoo.engine.run import evaluate
 
-    result = evaluate(args.run_dir, args.overrides, data_dir=args.data_dir)
+    result = evaluate(args.model, args.overrides, data_dir=args.data_dir)
     print(json.dumps(result["metrics"], indent=2))
 
 
 def cmd_export(args) -> None:
-    from paperzoo.io.checkpoints import export_run
+    from paperzoo.io.bundle import export_run
 
-    print(f"exported to {export_run(args.run_dir, args.out_dir)}")
+    print(f"exported to {export_run(args.model, args.out)}")
+
+
+def cmd_card(args) -> None:
+    from paperzoo.io.bundle import read_bundle
+
+    card = read_bundle(args.model).card
+    if args.json:
+        print(json.dumps(card, indent=2))
+        return
+    t = card.get("training", {})
+    print(f"{card.get('architecture')}  [{card.get('family')}, task {card.get('task')}]")
+    print(f"  arguments: {json.dumps(card.get('arguments', {}))}")
+    for key, value in card.get("inference", {}).items():
+        text = json.dumps(value)
+        print(f"  {key}: {text if len(text) <= 100 else text[:97] + '...'}")
+    print(f"  trained: {t.get('steps')} steps, seed {t.get('seed')}, {t.get('world_size', 1)} process(es)")
+    print(f"  command: {t.get('command')}")
+    print(f"  data: {json.dumps(t.get('data'))}")
+    for key, value in sorted(card.get("metrics", {}).items()):
+        print(f"  {key:<28} {value:.6g}")
+    print(f"  versions: {', '.join(f'{k} {v}' for k, v in card.get('versions', {}).items())}")
+    for name, f in card.get("files", {}).items():
+        print(f"  {name}: {f['bytes']} bytes, sha256 {f['sha256']}")
 
 
 def cmd_data(args) -> None:
@@ -325,45 +355,81 @@ def cmd_reconstruct(args) -> None:
     print(f"wrote {reconstruct(args.images, args.model, args.out)}")
 
 
-def cmd_separate(args) -> None:
-    from paperzoo.engine.run import quiet_lightning
-    from paperzoo.tasks.separation import separate_file
+def _load_as(path: str, kind: str, verb: str):
+    """``paperzoo.load(path)``, checked to be the inference object ``verb`` needs (one-line error otherwise)."""
+    import importlib
 
-    quiet_lightning()
-    for path in separate_file(args.mixture, args.checkpoint, args.out_dir, mask=args.mask):
-        print(f"wrote {path}")
+    from paperzoo.io.bundle import INFERENCE, load
+
+    module, name = INFERENCE[kind].split(":")
+    obj = load(path)
+    if not isinstance(obj, getattr(importlib.import_module(module), name)):
+        what = getattr(obj, "card", {}).get("task") or type(getattr(obj, "model", obj)).__name__
+        raise PaperzooError(f"{path} holds a {what} model; `{verb}` needs a {kind} run or export")
+    return obj
+
+
+def _audio_notes(path, rate: int, model_rate: int) -> None:
+    """Say on stderr what happens to the input: downmixing, resampling for the model (and back)."""
+    import soundfile as sf
+
+    name, channels = Path(path).name, sf.info(str(path)).channels
+    if channels > 1:
+        print(f"note: {name} has {channels} channels; downmixed to mono", file=sys.stderr)
+    if rate != model_rate:
+        print(f"note: {name} is {rate} Hz; resampled to {model_rate} Hz for the model, output at {rate} Hz", file=sys.stderr)
+
+
+def cmd_separate(args) -> None:
+    from paperzoo.io.atomic import atomic_dir
+    from paperzoo.io.audio import read_audio, resample, write_audio
+
+    if args.rate is not None and args.rate < 1000:
+        raise PaperzooError(f"--rate must be >= 1000, got {args.rate}")
+    separator = _load_as(args.model, "separation", "separate")
+    wave, rate = read_audio(args.mixture)
+    _audio_notes(args.mixture, rate, separator.sample_rate)
+    sources = separator.separate(wave, rate, mask=args.mask).numpy()
+    out_rate = args.rate or rate
+    sources = resample(sources, rate, out_rate)
+    with atomic_dir(args.out) as tmp:
+        for i, source in enumerate(sources):
+            write_audio(tmp / f"source_{i + 1}.wav", source, out_rate)
+    for i in range(len(sources)):
+        print(f"wrote {Path(args.out) / f'source_{i + 1}.wav'} ({out_rate} Hz)")
 
 
 def cmd_convert_speaker(args) -> None:
-    from paperzoo.engine.run import quiet_lightning
-    from paperzoo.tasks.vqvae_audio import convert_speaker
+    from paperzoo.io.audio import read_audio, write_audio
 
-    quiet_lightning()
-    out = convert_speaker(args.audio, args.speaker, args.checkpoint, args.out, temperature=args.temperature, seed=args.seed)
-    print(f"wrote {out}")
+    converter = _load_as(args.model, "vqvae_audio", "convert-speaker")
+    converter.speaker_index(args.speaker)  # an unknown speaker fails before the audio is read
+    wave, rate = read_audio(args.audio)
+    _audio_notes(args.audio, rate, converter.sample_rate)
+    out = converter.convert(wave, rate, args.speaker, temperature=args.temperature, seed=args.seed)
+    print(f"wrote {write_audio(args.out, out.numpy(), rate)}")
 
 
 def cmd_recommend(args) -> None:
-    from paperzoo.engine.run import quiet_lightning
-    from paperzoo.tasks.recommender import load_recommender
-
-    quiet_lightning()
-    items = load_recommender(args.checkpoint, args.data_dir).recommend(args.user, args.k)
+    if args.k < 1:
+        raise PaperzooError(f"--k must be >= 1, got {args.k}")
+    recommender = _load_as(args.model, "recommender", "recommend")
+    lists = recommender.recommend(args.user, args.k)
     if args.json:
-        print(json.dumps([{"item": i, "score": s} for i, s in items], indent=2))
+        print(json.dumps([{"user": u, "items": [{"item": i, "score": s} for i, s in items]} for u, items in zip(args.user, lists)],
+                         indent=2))
         return
-    for rank, (item, score) in enumerate(items, 1):
-        print(f"{rank:>3}  {item:<20} {score:.4f}")
+    for user, items in zip(args.user, lists):
+        if len(args.user) > 1:
+            print(f"user {user}:")
+        for rank, (item, score) in enumerate(items, 1):
+            print(f"{rank:>3}  {item:<20} {score:.4f}")
 
 
 def cmd_predict(args) -> None:
-    from paperzoo.engine.run import quiet_lightning
-    from paperzoo.tasks.video import predict_video
-
     if args.clips < 1 or args.k < 1:
         raise PaperzooError("--clips and --k must be >= 1")
-    quiet_lightning()
-    top = predict_video(args.video, args.checkpoint, clips=args.clips, crops=args.crops, k=args.k)
+    top = _load_as(args.model, "video", "predict").predict(args.video, clips=args.clips, crops=args.crops, k=args.k)
     if args.json:
         print(json.dumps([{"class": c, "probability": p} for c, p in top], indent=2))
         return
@@ -372,7 +438,7 @@ def cmd_predict(args) -> None:
 
 
 def cmd_video(args) -> None:
-    from paperzoo.tasks.video_expand import stepwise_expansion
+    from paperzoo.engine.video_expand import stepwise_expansion
     from paperzoo.video.x3d import X3DSpec
 
     try:
@@ -402,7 +468,7 @@ def cmd_demo(args) -> None:
     run_demo(Path(args.out))
 
 
-COMMANDS = {"list": cmd_list, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
+COMMANDS = {"list": cmd_list, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export, "card": cmd_card,
             "data": cmd_data, "losses": cmd_losses, "reconstruct": cmd_reconstruct, "extract-codes": cmd_extract_codes, "sample": cmd_sample,
             "recommend": cmd_recommend, "separate": cmd_separate, "convert-speaker": cmd_convert_speaker, "predict": cmd_predict, "video": cmd_video, "report": cmd_report,
             "demo": cmd_demo}
@@ -412,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
-        from paperzoo import __version__
+        from paperzoo.version import __version__
 
         print(__version__)
         return 0
@@ -427,6 +493,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"paperzoo {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `paperzoo ... --json | head`: the reader left; end quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

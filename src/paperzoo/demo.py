@@ -36,7 +36,7 @@ def _section(title: str) -> None:
 def demo_margin_losses(out: Path) -> dict:
     from paperzoo.data.synthetic import gaussian_blobs
     from paperzoo.engine.run import evaluate, train
-    from paperzoo.io.checkpoints import export_run, load_export
+    from paperzoo.io.bundle import export_run, load
     from paperzoo.losses import MarginClassifier
     from paperzoo.losses.plot import default_losses, plot_margin_losses
 
@@ -47,10 +47,9 @@ def demo_margin_losses(out: Path) -> dict:
     metrics = evaluate(run_dir)["metrics"]
     export_dir = export_run(run_dir, out / "export" / "margin_linear")
     # the exported model alone must reproduce the engine's validation accuracy (same generated split)
-    model = load_export(export_dir)
+    classifier = load(export_dir)
     X, y = gaussian_blobs(25_000, 20, separation=2.0, seed=0)
-    with torch.no_grad():
-        export_acc = float((torch.where(model(X[20_000:]) > 0, 1.0, -1.0) == y[20_000:]).float().mean())
+    export_acc = float((classifier.predict(X[20_000:]) == y[20_000:]).float().mean())
     print(f"run {run_dir}: val accuracy {metrics['val/accuracy']:.4f}; exported to {export_dir}, "
           f"reloaded model's accuracy {export_acc:.4f}")
 
@@ -75,7 +74,7 @@ def demo_vqvae(out: Path) -> dict:
 
     from paperzoo.data.synthetic import shapes_images
     from paperzoo.engine.run import evaluate, train
-    from paperzoo.io.checkpoints import export_run
+    from paperzoo.io.bundle import export_run
     from paperzoo.vq.reconstruct import reconstruct
 
     _section("VQ-VAE: train vqvae_tiny on generated shapes (300 steps)")
@@ -98,7 +97,7 @@ def demo_vqvae(out: Path) -> dict:
     from paperzoo.vq.codes import extract_codes
 
     codes = extract_codes(export_dir, out / "codes" / "shapes", source="shapes")
-    prior_run = train("vq/prior_shapes", [f"out_dir={out / 'runs'}", f"data.codes_dir={codes}", "trainer.progress_bar=false",
+    prior_run = train("priors/prior_shapes", [f"out_dir={out / 'runs'}", f"data.codes_dir={codes}", "trainer.progress_bar=false",
                                           "trainer.max_steps=150", "trainer.val_every=150", "trainer.checkpoint_every=150"])
     prior_metrics = evaluate(prior_run)["metrics"]
     samples = sample_images(prior_run, prior_run / "samples", n=16, seed=0)
@@ -112,7 +111,7 @@ def demo_vqvae(out: Path) -> dict:
 def demo_pcrec(out: Path) -> dict:
     from paperzoo.data.synthetic import clustered_interactions
     from paperzoo.engine.run import evaluate, train
-    from paperzoo.tasks.recommender import load_recommender
+    from paperzoo.io.bundle import load
 
     _section("PCRec: pre-train a GIN on a generated source domain, fine-tune BPR-MF on a target domain")
     data = out / "recsys"
@@ -133,11 +132,12 @@ def demo_pcrec(out: Path) -> dict:
         metrics = evaluate(run, ["data.eval_split=test", "init.mode=random"])["metrics"]
         results[label] = {"run_dir": str(run), **metrics}
         print(f"  {label:<22} test Recall@20 {metrics['test/recall@20']:.3f}  NDCG@20 {metrics['test/ndcg@20']:.3f}")
-    recommender = load_recommender(run)
-    top = recommender.recommend("t0", 5)
+    recommender = load(run)
+    lists = recommender.recommend(["t0", "t1", "t2"], 5)  # batched: one scoring pass for the three users
+    top = lists[0]
     print("  paperzoo recommend --user t0 --k 5: " + ", ".join(f"{i} ({s:.2f})" for i, s in top))
-    table = [{"user": u, "rank": r, "item": i, "score": round(s, 4)} for u in ("t0", "t1", "t2")
-             for r, (i, s) in enumerate(recommender.recommend(u, 5), 1)]
+    table = [{"user": u, "rank": r, "item": i, "score": round(s, 4)} for u, items in zip(("t0", "t1", "t2"), lists)
+             for r, (i, s) in enumerate(items, 1)]
     atomic_write_text(run / "recommendations.json", json.dumps(table, indent=2))
     return {"runs": [str(pre)] + [r["run_dir"] for r in results.values()], "pretrain_run": str(pre), "pretrain_metrics": pre_metrics, "finetune": results, "recommend_t0": top}
 
@@ -151,19 +151,21 @@ def demo_separation(out: Path) -> dict:
     from paperzoo.report.figures import spectrogram_figure
     from paperzoo.separation.separate import oracle_estimator, score_examples, separate_with
     from paperzoo.separation.spectral import stft
-    from paperzoo.tasks.separation import load_mixtures, load_separator, separate_file
+    from paperzoo.io.audio import read_audio, write_audio
+    from paperzoo.io.bundle import load
+    from paperzoo.tasks.separation import load_mixtures
 
     _section("AudioSlots: separate two-source mixtures of generated voiced sounds (fsdd2mix layout, 300 steps)")
     base = out / "separation"
     fsdd = synthetic_fsdd(base / "fake_fsdd")
     mixtures = build_fsdd2mix(fsdd, base / "fsdd2mix", splits=("seen",), counts={"train": 300, "val": 8, "test": 12})
-    run = train("audio/audioslots_fsdd2mix", [f"out_dir={out / 'runs'}", "trainer.progress_bar=false", f"data.location={mixtures}",
+    run = train("separation/audioslots_fsdd2mix", [f"out_dir={out / 'runs'}", "trainer.progress_bar=false", f"data.location={mixtures}",
                                               # 1 s chunks, a narrower audioslots_small, small batches: positive SI-SNRi in ~40 s
                                               "stft.chunk_seconds=1.0", "model.options={widths: [8, 16, 32, 64], decoder_hidden: 32}",
                                               "data.batch_size=4", "optim.lr=3e-3", "trainer.max_steps=300", "trainer.val_every=300",
                                               "trainer.checkpoint_every=300", "optim.warmup_steps=20", "data.limit_val=8",
                                               "trainer.precision=32-true"])  # bf16 autocast is slow on CPUs without bf16 units
-    task = load_separator(run)
+    task = load(run)  # the Separator: STFT settings and rate travel with the model
     mix, ref = load_mixtures(mixtures / "seen" / "metadata" / "mixture_test_mix_clean.csv", 8000)
     with torch.no_grad():
         oracle = score_examples(oracle_estimator(task.stft_cfg), mix, ref, task.stft_cfg, masks=("ibm",), aligns=("oracle",))
@@ -175,7 +177,10 @@ def demo_separation(out: Path) -> dict:
     figure = spectrogram_figure(stft(mix[0], cfg).abs().numpy(), stft(ref[0], cfg).abs().numpy(), stft(est, cfg).abs().numpy(),
                                 run / "plots" / "separation_example.png", 8000, "test mixture 0: true vs AudioSlots estimates")
     first = sorted((mixtures / "seen" / "test" / "mix_clean").glob("*.wav"))[0]
-    files = separate_file(first, run, run / "separated")
+    (run / "separated").mkdir(exist_ok=True)
+    wave, rate = read_audio(first)
+    files = [write_audio(run / "separated" / f"source_{i + 1}.wav", s.numpy(), rate)
+             for i, s in enumerate(task.separate(wave, rate))]
     shutil.copy(first, run / "separated" / "mixture.wav")
     print(f"  paperzoo separate {first.name} -> {', '.join(f.name for f in files)} in {run / 'separated'}; figure {figure}")
     return {"runs": [str(run)], "run_dir": str(run), "oracle": oracle, "audioslots": model, "figure": str(figure)}
@@ -184,7 +189,8 @@ def demo_separation(out: Path) -> dict:
 def demo_audio_vqvae(out: Path) -> dict:
     from paperzoo.data.synthetic import synthetic_fsdd
     from paperzoo.engine.run import train
-    from paperzoo.tasks.vqvae_audio import convert_speaker
+    from paperzoo.io.audio import read_audio, write_audio
+    from paperzoo.io.bundle import load
 
     _section("VQ-VAE on raw audio: 64x compressed discrete codes, WaveNet decoder, speaker conversion (generated voices)")
     fsdd = out / "separation" / "fake_fsdd"
@@ -195,11 +201,12 @@ def demo_audio_vqvae(out: Path) -> dict:
                                         "data.batch_size=8", "data.crop=1024", "model.options.cycles=1", "data.limit_val=8"])
     converted = run / "converted"
     converted.mkdir(exist_ok=True)
-    files = []
+    files, converter = [], load(run)
     for source, target in (("0_george_0", "yweweler"), ("2_theo_1", "george")):  # takes 0-4 are held out
         original = fsdd / "recordings" / f"{source}.wav"
         shutil.copy(original, converted / f"{source}_real.wav")
-        files.append(convert_speaker(original, target, run, converted / f"{source}_as_{target}.wav"))
+        wave, rate = read_audio(original)
+        files.append(write_audio(converted / f"{source}_as_{target}.wav", converter.convert(wave, rate, target).numpy(), rate))
     print(f"  held-out utterances re-spoken in another generated voice: {', '.join(f.name for f in files)} in {converted}")
     return {"runs": [str(run)], "run_dir": str(run), "converted": [str(f) for f in files]}
 
@@ -212,7 +219,7 @@ def demo_video(out: Path) -> dict:
     from paperzoo.engine.run import evaluate, train
     from paperzoo.io.video import read_video
     from paperzoo.report.figures import flow_to_rgb, image_grid
-    from paperzoo.tasks.video import predict_video
+    from paperzoo.io.bundle import load
     from paperzoo.video.flow import compute_flow
 
     _section("Video: a 3D CNN and a TSN optical-flow stream on generated moving shapes (motion is the only label)")
@@ -230,10 +237,10 @@ def demo_video(out: Path) -> dict:
           f"{100 * tsn['top1']:.0f}% (chance 10%; a single frame stays near chance: bench/video_motion.py)")
     clips = Path(r3d["run_dir"]) / "clips"
     clips.mkdir(exist_ok=True)
-    predictions = []
+    predictions, classifier = [], load(r3d["run_dir"])
     for cls in ("rotate_cw", "left", "zoom_in"):
         video = sorted((data / "videos" / cls).glob("*.mp4"))[0]
-        top = predict_video(video, r3d["run_dir"], k=3)
+        top = classifier.predict(video, k=3)
         predictions += [{"video": video.name, "true": cls, "rank": r, "class": c, "probability": round(p, 4)} for r, (c, p) in enumerate(top, 1)]
         frames = read_video(video)
         big = [Image.fromarray(f).resize((96, 96), Image.NEAREST) for f in frames]

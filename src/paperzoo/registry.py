@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from fnmatch import fnmatch
 from dataclasses import dataclass
 from typing import Callable
 
@@ -52,9 +53,26 @@ def _load_families() -> None:
         importlib.import_module(module)
 
 
-def list_models(family: str | None = None) -> list[ModelInfo]:
+def families() -> list[str]:
+    """The model families (one set everywhere: configs, ``paperzoo list``, packages)."""
     _load_families()
-    return sorted((m for m in _MODELS.values() if family in (None, m.family)), key=lambda m: (m.family, m.name))
+    return sorted({m.family for m in _MODELS.values()})
+
+
+def list_models(pattern: str | None = None, *, family: str | None = None) -> list[ModelInfo]:
+    """Registered models, like timm: ``list_models("*r3d*")`` (fnmatch), ``list_models(family="video")``.
+
+    An unknown family is an error listing the families."""
+    _load_families()
+    if family is not None and family not in families():
+        raise InvalidArgumentError(f"unknown family {family!r}; families: {', '.join(families())}")
+    return sorted((m for m in _MODELS.values() if family in (None, m.family) and (pattern is None or fnmatch(m.name, pattern))),
+                  key=lambda m: (m.family, m.name))
+
+
+def model_family(name: str) -> str | None:
+    _load_families()
+    return _MODELS[name].family if name in _MODELS else None
 
 
 def create_model(name: str, **kwargs) -> nn.Module:

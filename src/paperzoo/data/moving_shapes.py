@@ -151,12 +151,31 @@ def clip_labels(split: str, limit: int | None = None, *, location=None) -> np.nd
     return np.array(_split_paths(split, limit, location)[1])
 
 
+def shapes_location(location=None, *, train: int = 2000, test: int = 500, frames: int = 16, size: int = 32, seed: int = 0) -> Path:
+    """``location``, else the cache folder of these generator settings (the generator version is in its
+    name, so a folder built by an older generator is never reused)."""
+    from paperzoo.data.cifar10 import cache_dir
+
+    if location:
+        return Path(location)
+    return cache_dir() / f"moving_shapes_v{GENERATOR_VERSION}_{train}_{test}_{frames}x{size}_seed{seed}"
+
+
+def ensure_shapes_folder(location=None, *, train: int = 2000, test: int = 500, frames: int = 16, size: int = 32,
+                         seed: int = 0) -> Path:
+    """The moving-shapes folder of these settings, built there once if it is not complete."""
+    out = shapes_location(location, train=train, test=test, frames=frames, size=size, seed=seed)
+    if not (out / "testlist01.txt").is_file():
+        print(f"building moving shapes ({train} + {test} clips) into {out} (once)", flush=True)
+        build_moving_shapes(out, train=train, test=test, frames=frames, size=size, seed=seed)
+    return out
+
+
 def _split_paths(split: str, limit: int | None, location) -> tuple[list[Path], list[int]]:
     from paperzoo.data.video_lists import read_video_list
-    from paperzoo.tasks.video import VideoDataConfig, ensure_moving_shapes
 
     if split not in ("train", "test"):
         raise DataError(f"moving-shapes split must be train or test, got {split!r}")
-    root = ensure_moving_shapes(VideoDataConfig(location=location))
+    root = ensure_shapes_folder(location)
     videos = read_video_list(root / f"{split}list01.txt")
     return list(videos.paths[:limit]), list(videos.labels[:limit])

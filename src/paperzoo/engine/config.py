@@ -44,6 +44,7 @@ class TrainerConfig:
     compile: bool = False  # torch.compile the task's compile_targets() (long runs; ~30 s to compile)
     deterministic: bool = True
     progress_bar: Optional[bool] = None  # None: only when the console is a terminal
+    progress_every: Optional[int] = None  # without a progress bar: a progress line every N steps (default: max_steps / 10)
 
 
 @dataclass
@@ -75,6 +76,7 @@ class RunConfig:
         _require(t.max_steps > 0, "trainer.max_steps must be > 0")
         _require(t.gradient_clip is None or t.gradient_clip > 0, "trainer.gradient_clip must be > 0 (or null)")
         _require(t.stop_at_step is None or 0 < t.stop_at_step <= t.max_steps, "trainer.stop_at_step must be in 1..max_steps")
+        _require(t.progress_every is None or t.progress_every > 0, "trainer.progress_every must be > 0 (or null)")
         for key in ("val_every", "checkpoint_every", "keep_checkpoints", "log_every", "num_nodes"):
             _require(getattr(t, key) > 0, f"trainer.{key} must be > 0")
         _require(o.name in ("adam", "adamw", "sgd"), f"optim.name must be adam, adamw or sgd, got {o.name!r}")
@@ -145,9 +147,36 @@ def _parses(text: str) -> bool:
         return False
 
 
+# the ``task:`` key of a run config -> the module that defines it (``paperzoo.tasks``). Looked up by name,
+# like the model registry, so the schemas here never import the tasks built on them.
+TASKS = {
+    "margin_classifier": "paperzoo.tasks.margin",
+    "vqvae": "paperzoo.tasks.vqvae",
+    "prior": "paperzoo.tasks.prior",
+    "vae": "paperzoo.tasks.vae",
+    "classifier": "paperzoo.tasks.classifier",
+    "graph_pretrain": "paperzoo.tasks.graph_pretrain",
+    "recommender": "paperzoo.tasks.recommender",
+    "separation": "paperzoo.tasks.separation",
+    "video": "paperzoo.tasks.video",
+    "vqvae_audio": "paperzoo.tasks.vqvae_audio",
+}
+
+
+def task_module(name: str):
+    import importlib
+
+    if name not in TASKS:
+        raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
+    return importlib.import_module(TASKS[name])
+
+
+def task_schema(name: str):
+    return task_module(name).Config
+
+
 def build_config(raw: dict, overrides: list[str] | None = None, source: str = "config"):
     """Merge ``raw`` (from YAML) and overrides onto the task's schema; return the dataclass object."""
-    from paperzoo.tasks import task_schema
 
     if not isinstance(raw, dict):
         raise ConfigError(f"{source} must be a YAML mapping of keys to values")

@@ -29,7 +29,7 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from paperzoo.engine.callbacks import AppendingCSVLogger, AtomicCheckpointIO, RNGState, StepCheckpoint, Throughput
+from paperzoo.engine.callbacks import AppendingCSVLogger, AtomicCheckpointIO, ProgressLines, RNGState, StepCheckpoint, Throughput
 from paperzoo.engine.config import build_config, load_config, to_yaml
 from paperzoo.engine.batchnorm import convert_batchnorm
 from paperzoo.report.curves import plot_metrics
@@ -82,8 +82,11 @@ def make_trainer(cfg, run_dir: Path | None, *, for_training: bool = True) -> pl.
     callbacks, loggers = [], False
     if for_training:
         callbacks = [StepCheckpoint(run_dir / "checkpoints", t.checkpoint_every, t.keep_checkpoints), RNGState(), Throughput()]
+        end = t.stop_at_step or t.max_steps
         if show_bar:
             callbacks.append(TQDMProgressBar(refresh_rate=t.log_every))
+        else:
+            callbacks.append(ProgressLines(t.progress_every or max(1, -(-end // 10)), end))
         loggers = [AppendingCSVLogger(run_dir, name="", version=""), TensorBoardLogger(run_dir, name="tensorboard", version="")]
     return pl.Trainer(
         max_steps=t.stop_at_step or t.max_steps,
@@ -121,11 +124,65 @@ def _prepare(cfg, data_dir):
     return data, task
 
 
+def _finish(trainer: pl.Trainer, task, data, cfg, run_dir: Path, started: float, first_step: int) -> None:
+    """After ``fit``: validate the last step if the schedule missed it, then (rank 0) the curves, the
+    timing file, TensorBoard hparams and images, and a one-paragraph metrics summary on stdout."""
+    t, step = cfg.trainer, trainer.global_step
+    if step % t.val_every and not trainer.interrupted:  # every run ends with its final validation
+        trainer.validate(task, datamodule=data, verbose=False)
+    if not trainer.is_global_zero:
+        return
+    from paperzoo.io.bundle import last_metrics
+
+    seconds = time.time() - started
+    steps = step - first_step
+    timing = {"wall_seconds": round(seconds, 3), "steps": steps, "global_step": step,
+              "steps_per_s": round(steps / seconds, 4) if seconds > 0 else None}
+    samples = [v for k, v in last_metrics(run_dir).items() if k == "samples_per_s"]
+    if samples:
+        timing["samples_per_s"] = samples[0]
+    atomic_write_text(run_dir / "timing.json", json.dumps(timing, indent=2))
+    plot_metrics(run_dir)
+    final = {k: v for k, v in last_metrics(run_dir).items() if k != "samples_per_s"}
+    _tensorboard_summary(trainer, cfg, final, run_dir, step)
+    shown = "  ".join(f"{k} {v:.4g}" for k, v in sorted(final.items()) if not k.startswith("train/") or k.endswith("loss"))
+    print(f"finished step {step}/{t.max_steps} in {seconds:.1f} s: {shown}", flush=True)
+
+
+def _tensorboard_summary(trainer: pl.Trainer, cfg, final: dict, run_dir: Path, step: int) -> None:
+    """hparams (the flat config with the final metrics) and the run's images in TensorBoard."""
+    import numpy as np
+    from PIL import Image
+
+    from paperzoo.engine.config import to_dict
+
+    board = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+    if board is None:
+        return
+
+    def flat(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                yield from flat(v, f"{prefix}{k}.")
+            else:
+                yield f"{prefix}{k}", v if isinstance(v, (int, float, str, bool)) else str(v)
+
+    board.log_hyperparams(dict(flat(to_dict(cfg))), metrics={f"final/{k}": v for k, v in final.items()})
+    for path in sorted(run_dir.rglob("*.png"))[:20]:
+        with Image.open(path) as img:
+            board.experiment.add_image(path.relative_to(run_dir).as_posix(), np.asarray(img.convert("RGB")), step,
+                                       dataformats="HWC")
+    board.experiment.flush()
+
+
 def train(config: str | None, overrides: list[str] = (), *, resume: str | bool | None = None, data_dir=None) -> Path:
     """Train from a config (path or bundled name), or resume a run; returns the run directory.
 
-    ``resume``: a run directory, or True for the newest run of the config's ``name``.
+    ``resume``: a run directory, or True for the newest run of the config's ``name``. Without a
+    terminal, progress is one line every ``trainer.progress_every`` steps; every run ends with a
+    validation of its last step and a metrics summary on stdout.
     """
+    import shlex
     quiet_lightning()
     overrides = list(overrides)
     if resume:
@@ -152,12 +209,26 @@ def train(config: str | None, overrides: list[str] = (), *, resume: str | bool |
         for stale in (run_dir / "checkpoints").glob(".*.tmp"):  # left by a process killed mid-write
             stale.unlink(missing_ok=True)
         atomic_write_text(run_dir / "config.yaml", to_yaml(cfg))
+        if not (run_dir / "command.txt").is_file():  # the command that started the run (the model card shows it)
+            atomic_write_text(run_dir / "command.txt", shlex.join(["paperzoo", "train", str(config), *overrides]) + "\n")
         os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
+        end = cfg.trainer.stop_at_step or cfg.trainer.max_steps
+        if cfg.trainer.val_every > end:
+            print(f"note: trainer.val_every={cfg.trainer.val_every} exceeds the {end} steps of this run; "
+                  "validation runs once, at the last step", flush=True)
     trainer = make_trainer(cfg, run_dir)
+    started, first_step = time.time(), _checkpoint_step(ckpt)
     trainer.fit(task, datamodule=data, ckpt_path=str(ckpt) if ckpt else None)
-    if trainer.is_global_zero:
-        plot_metrics(run_dir)
+    _finish(trainer, task, data, cfg, run_dir, started, first_step)
     return run_dir
+
+
+def _checkpoint_step(ckpt) -> int:
+    if ckpt is None:
+        return 0
+    from paperzoo.io.checkpoints import read_checkpoint
+
+    return int(read_checkpoint(ckpt).get("global_step", 0))
 
 
 def evaluate(run_dir: str | Path, overrides: list[str] = (), *, data_dir=None) -> dict:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
 from scipy.signal import resample_poly
 
 from paperzoo.errors import DataError
@@ -77,3 +78,13 @@ def write_audio(path: str | Path, wave: np.ndarray, sample_rate: int) -> Path:
     with atomic_path(path) as tmp:
         sf.write(str(tmp), np.clip(np.asarray(wave, dtype=np.float32), -1, 1), sample_rate, subtype="PCM_16", format="WAV")
     return path
+
+
+def as_mono(waveform) -> tuple[torch.Tensor, bool]:
+    """(samples,) or (channels, samples) array / tensor -> ((samples,) float32, whether it was downmixed)."""
+    wave = torch.as_tensor(np.asarray(waveform, dtype=np.float32) if not torch.is_tensor(waveform) else waveform).float()
+    if wave.dim() == 2 and min(wave.shape) > 0:
+        return wave.mean(0), wave.shape[0] > 1
+    if wave.dim() != 1 or wave.numel() == 0:
+        raise DataError(f"a waveform must be (samples,) or (channels, samples), got shape {tuple(wave.shape)}")
+    return wave, False

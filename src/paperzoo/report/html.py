@@ -97,6 +97,7 @@ class Run:
     videos: list[tuple[str, str]] = field(default_factory=list)
     tables: list[tuple[str, list[str], list[list]]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    timing: dict = field(default_factory=dict)  # timing.json: wall time and throughput of the last training call
 
     def final_metrics(self) -> dict[str, tuple[float, int]]:
         return {k: (values[-1], steps[-1]) for k, (steps, values) in self.series.items()}
@@ -201,6 +202,9 @@ def read_run(run_dir: str | Path) -> Run:
                 run.audio.append((rel, *_audio(path)))
             elif kind == "video":
                 run.videos.append((rel, _data_uri(VIDEO_TYPES[suffix], path.read_bytes())))
+            elif rel == "timing.json":
+                run.timing = json.loads(path.read_text())
+                continue
             elif rel == "eval.json":
                 metrics = json.loads(path.read_text()).get("metrics", {})
                 run.evaluation = {k: float(v) for k, v in metrics.items()}
@@ -217,16 +221,30 @@ def read_run(run_dir: str | Path) -> Run:
 
 
 def _curves(runs: dict[str, Series], metrics: list[str], alt: str) -> str:
+    """One panel per metric logged at two or more steps; a metric with a single point is a number, not a curve."""
     if not metrics:
         return "<p class='muted'>no metrics logged</p>"
-    png = _png(curves_figure(runs, metrics, columns=4))
-    return f"<img class='curves' alt='{html.escape(alt)}' src='{_data_uri('image/png', png)}'>"
+    curves = [m for m in metrics if any(len(series[m][0]) > 1 for series in runs.values() if m in series)]
+    points = [m for m in metrics if m not in curves]
+    parts = []
+    if curves:
+        png = _png(curves_figure(runs, curves, columns=4))
+        parts.append(f"<img class='curves' alt='{html.escape(alt)}' src='{_data_uri('image/png', png)}'>")
+    if points:
+        rows = [[m, label, series[m][1][0], series[m][0][0]] for m in points for label, series in runs.items() if m in series]
+        parts.append("<p class='muted'>logged once (no curve):</p>" + _table(["metric", "run", "value", "at step"], rows))
+    return "\n".join(parts)
 
 
 def _run_section(i: int, run: Run) -> str:
     parts = [f"<h2 id='run{i}'>{html.escape(run.label)}</h2>",
              f"<p class='muted'>{html.escape(str(run.path.resolve()))}</p>",
              f"<details><summary>config.yaml</summary><pre>{html.escape(run.config_text)}</pre></details>"]
+    if run.timing:
+        t = run.timing
+        rate = f", {t['samples_per_s']:.1f} samples/s" if t.get("samples_per_s") else ""
+        parts.append(f"<p>trained {t.get('steps')} steps (to step {t.get('global_step')}) in {t.get('wall_seconds', 0):.1f} s wall time"
+                     f" ({t.get('steps_per_s') or 0:.2f} steps/s{rate})</p>")
     final = run.final_metrics()
     if final or run.evaluation:
         names = sorted(set(final) | set(run.evaluation))

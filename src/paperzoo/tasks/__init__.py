@@ -7,29 +7,6 @@ provides ``Config`` (a ``RunConfig`` subclass with its ``model`` and ``data`` se
 
 from __future__ import annotations
 
-import importlib
+from paperzoo.engine.config import TASKS, task_module, task_schema
 
-from paperzoo.errors import ConfigError
-
-TASKS = {
-    "margin_classifier": "paperzoo.tasks.margin",
-    "vqvae": "paperzoo.tasks.vqvae",
-    "prior": "paperzoo.tasks.prior",
-    "vae": "paperzoo.tasks.vae",
-    "classifier": "paperzoo.tasks.classifier",
-    "graph_pretrain": "paperzoo.tasks.graph_pretrain",
-    "recommender": "paperzoo.tasks.recommender",
-    "separation": "paperzoo.tasks.separation",
-    "video": "paperzoo.tasks.video",
-    "vqvae_audio": "paperzoo.tasks.vqvae_audio",
-}
-
-
-def task_module(name: str):
-    if name not in TASKS:
-        raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
-    return importlib.import_module(TASKS[name])
-
-
-def task_schema(name: str):
-    return task_module(name).Config
+__all__ = ["TASKS", "task_module", "task_schema"]

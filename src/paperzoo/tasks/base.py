@@ -61,12 +61,24 @@ class BaseTask(pl.LightningModule):
                 "lower optim.lr or check the data"
             )
 
+    # --- what inference needs besides the weights (``paperzoo.io.bundle``) ------------------------
+    def inference_info(self) -> dict:
+        """JSON-able facts the family's inference object needs (class names, sample rate, ...)."""
+        return {}
+
+    def inference_assets(self) -> dict[str, torch.Tensor]:
+        """Tensors that go with the model but are not its parameters (exported as assets.safetensors)."""
+        return {}
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        from paperzoo import __version__
+        import platform
+
+        from paperzoo.version import __version__
         from paperzoo.engine.config import to_dict
 
-        checkpoint["paperzoo"] = {"version": __version__, "model": self.model_spec, "config": to_dict(self.cfg),
-                                  "world_size": self.trainer.world_size}
+        checkpoint["paperzoo"] = {"version": __version__, "torch": str(torch.__version__), "python": platform.python_version(),
+                                  "model": self.model_spec, "config": to_dict(self.cfg), "world_size": self.trainer.world_size,
+                                  "inference": self.inference_info(), "assets": self.inference_assets()}
 
 
 def load_run_config(run_dir, task_name: str, overrides=(), purpose: str = "this command"):

@@ -102,6 +102,9 @@ class MarginClassificationTask(BaseTask):
         self.log("train/risk", risk)
         return loss
 
+    def inference_info(self) -> dict:
+        return {"classes": list(self.cfg.data.classes)} if self.cfg.data.source == "cifar10" else {}
+
     def validation_step(self, batch, batch_idx):
         x, y = batch
         f = self.model(x)

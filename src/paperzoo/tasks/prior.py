@@ -25,6 +25,7 @@ import torch
 from paperzoo.engine.config import RunConfig
 from paperzoo.errors import ConfigError
 from paperzoo.metrics.image import gaussian_bits_per_dim
+from paperzoo.priors.inference import VQVAE_PREFIX, condition_map
 from paperzoo.tasks.base import BaseTask
 from paperzoo.tasks.data import TensorDataModule
 from paperzoo.vq.codes import read_codes
@@ -90,10 +91,20 @@ def build_data(cfg: Config, data_dir=None) -> TensorDataModule:
     return TensorDataModule(train_t, val_t, batch_size=d.batch_size, seed=cfg.seed, info={"meta": meta})
 
 
-def condition_map(cond_codes: torch.Tensor, num_codes: int, size: tuple[int, int]) -> torch.Tensor:
-    """Codes of the level above (B, h', w') -> one-hot (B, K, h, w), nearest-upsampled to ``size``."""
-    one_hot = torch.nn.functional.one_hot(cond_codes, num_codes).permute(0, 3, 1, 2).float()
-    return torch.nn.functional.interpolate(one_hot, size=size, mode="nearest")
+def vqvae_of(meta: dict) -> tuple[dict | None, dict]:
+    """The spec and weights of the VQ-VAE that wrote the codes (kept with the prior, so its samples decode to
+    images wherever the run is copied); (None, {}) with a warning when that VQ-VAE is no longer there."""
+    import sys
+
+    from paperzoo.errors import PaperzooError
+    from paperzoo.io.bundle import read_bundle
+
+    try:
+        bundle = read_bundle(meta["vq_model"])
+    except (PaperzooError, KeyError) as exc:
+        print(f"warning: the codes' VQ-VAE cannot be read ({exc}); this prior will sample codes only", file=sys.stderr)
+        return None, {}
+    return {"name": bundle.model_name, "kwargs": bundle.kwargs}, bundle.state
 
 
 class PriorTask(BaseTask):
@@ -108,6 +119,16 @@ class PriorTask(BaseTask):
             self.build_model(m.name, layers=m.layers, **common)
         else:
             self.build_model(m.name, blocks=m.blocks, res_per_block=m.res_per_block, heads=m.heads, dropout=m.dropout, **common)
+        self.vqvae_spec, self.vqvae_state = vqvae_of(meta)
+
+    def inference_info(self) -> dict:
+        d = self.cfg.data
+        return {"num_codes": self.meta["num_codes"], "levels": self.meta["levels"], "level": d.level,
+                "condition_level": d.condition_level, "latent_shape": list(self.meta["latent_shapes"][d.level]),
+                "codes_source": self.meta.get("vq_model"), "vqvae": self.vqvae_spec}
+
+    def inference_assets(self) -> dict[str, torch.Tensor]:
+        return {VQVAE_PREFIX + k: v for k, v in self.vqvae_state.items()}
 
     def _nll(self, batch):
         codes, labels = batch[:2]

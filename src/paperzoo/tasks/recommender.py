@@ -32,12 +32,12 @@ import torch
 
 from paperzoo.data.interactions import Split, leave_one_out, load_domain
 from paperzoo.engine.config import OptimConfig, RunConfig
-from paperzoo.errors import ConfigError, InvalidArgumentError
+from paperzoo.errors import ConfigError
 from paperzoo.io.checkpoints import load_model
 from paperzoo.metrics.ranking import topk_metrics
 from paperzoo.recsys.graph import BipartiteGraph
 from paperzoo.recsys.mf import bpr_loss, l2_penalty
-from paperzoo.tasks.base import BaseTask, load_run_config, load_run_weights
+from paperzoo.tasks.base import BaseTask, load_run_config
 from paperzoo.tasks.data import TensorDataModule
 from paperzoo.tasks.graph_pretrain import sample_views
 
@@ -232,32 +232,14 @@ class RecommenderTask(BaseTask):
         for key, value in self.ranking_metrics(part).items():
             self.log(f"{part}/{key}", value, prog_bar=key == "ndcg@20")
 
-    @torch.no_grad()
-    def recommend(self, user_id: str, k: int = 10) -> list[tuple[str, float]]:
-        """Top-``k`` (item ID, score) for an original user ID, excluding the user's training items."""
+    def inference_info(self) -> dict:
         data = self.split.data
-        where = np.flatnonzero(data.user_ids == str(user_id))
-        if len(where) == 0:
-            example = ", ".join(repr(str(u)) for u in data.user_ids[:3])
-            raise InvalidArgumentError(f"unknown user {user_id!r}: not among the {data.num_users} users of this run "
-                                       f"(e.g. {example})")
-        if k < 1:
-            raise InvalidArgumentError("--k must be >= 1")
-        scores = self.model.scores(torch.tensor([int(where[0])]))[0]
-        seen = self.train_matrix[int(where[0])].indices
-        scores[torch.from_numpy(seen.astype(np.int64))] = -torch.inf
-        k = min(k, data.num_items - len(seen))
-        top = torch.topk(scores, k)
-        return [(str(data.item_ids[i]), float(s)) for s, i in zip(top.values, top.indices)]
+        return {"user_ids": [str(u) for u in data.user_ids], "item_ids": [str(i) for i in data.item_ids]}
+
+    def inference_assets(self) -> dict[str, torch.Tensor]:
+        users, items = self.split.pairs("train")
+        return {"train_users": torch.from_numpy(users.astype(np.int64)), "train_items": torch.from_numpy(items.astype(np.int64))}
 
 
 def build_task(cfg: Config, data: TensorDataModule) -> RecommenderTask:
     return RecommenderTask(cfg, data.info["split"], cfg.data_dir)
-
-
-def load_recommender(run_dir: str | Path, data_dir=None) -> RecommenderTask:
-    """A trained recommender run (last checkpoint) with its data split, ready for ``recommend``."""
-    cfg = load_run_config(run_dir, "recommender", ["init.mode=random"], "`recommend`")  # weights come from the checkpoint
-    if data_dir is not None:
-        cfg.data_dir = str(data_dir)
-    return load_run_weights(build_task(cfg, build_data(cfg, cfg.data_dir)), run_dir)

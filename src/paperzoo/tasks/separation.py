@@ -27,9 +27,10 @@ from paperzoo.engine.config import OptimConfig, RunConfig
 from paperzoo.errors import ConfigError
 from paperzoo.io.audio import read_audio
 from paperzoo.separation.matching import matched_mse_loss
-from paperzoo.separation.separate import model_estimator, score_examples, separate_with
-from paperzoo.separation.spectral import STFTConfig, compress, expand, stft
-from paperzoo.tasks.base import BaseTask, load_run_config, load_run_weights
+from paperzoo.separation.inference import estimator_for, separation_info
+from paperzoo.separation.separate import score_examples
+from paperzoo.separation.spectral import STFTConfig, compress, stft
+from paperzoo.tasks.base import BaseTask
 from paperzoo.tasks.data import TensorDataModule
 
 
@@ -161,13 +162,10 @@ class SeparationTask(BaseTask):
 
     def estimator(self):
         """The estimator used to separate whole examples (``paperzoo.separation.separate``)."""
-        if self.cfg.model.variant == "autoencoder":
-            def estimate(mix, ref):  # each reference chunk through the one-slot model
-                c, m = ref.shape[:2]
-                out = expand(self.model(self.spectra(ref.flatten(0, 1))), self.stft_cfg.power)
-                return out.view(c, m, *out.shape[-2:])
-            return estimate
-        return model_estimator(self.model, self.stft_cfg)
+        return estimator_for(self.model, self.stft_cfg, self.cfg.model.variant)
+
+    def inference_info(self) -> dict:
+        return separation_info(self.stft_cfg, self.cfg.model.variant)
 
     def validation_step(self, batch, batch_idx):
         mix, sources = batch
@@ -181,28 +179,3 @@ class SeparationTask(BaseTask):
 
 def build_task(cfg: Config, data: TensorDataModule) -> SeparationTask:
     return SeparationTask(cfg)
-
-
-def load_separator(run_dir: str | Path) -> SeparationTask:
-    """A trained separation run (last checkpoint), eval mode."""
-    cfg = load_run_config(run_dir, "separation", purpose="`separate`")
-    return load_run_weights(SeparationTask(cfg), run_dir)
-
-
-@torch.no_grad()
-def separate_file(mixture_path: str | Path, run_dir: str | Path, out_dir: str | Path, *, mask: str = "ibm") -> list[Path]:
-    """Separate one audio file with a trained run; writes OUT_DIR/source_<i>.wav (one per slot)."""
-    from paperzoo.errors import InvalidArgumentError
-    from paperzoo.io.atomic import atomic_dir
-    from paperzoo.io.audio import write_audio
-
-    task = load_separator(run_dir)
-    if task.cfg.model.variant == "autoencoder":
-        raise InvalidArgumentError("an autoencoder-variant run needs the true sources; it cannot separate a mixture")
-    rate = task.stft_cfg.sample_rate
-    wave, _ = read_audio(mixture_path, rate)
-    estimates = separate_with(task.estimator(), torch.from_numpy(wave), task.stft_cfg, mask=mask, align="overlap")
-    with atomic_dir(out_dir) as tmp:
-        for i, source in enumerate(estimates):
-            write_audio(tmp / f"source_{i + 1}.wav", source.numpy(), rate)
-    return [Path(out_dir) / f"source_{i + 1}.wav" for i in range(len(estimates))]

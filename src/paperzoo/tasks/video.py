@@ -31,15 +31,16 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from paperzoo.data.moving_shapes import ensure_shapes_folder
 from paperzoo.data.video_lists import VideoList, read_video_list
 from paperzoo.engine.config import RunConfig
 from paperzoo.errors import ConfigError, DataError
 from paperzoo.io.video import read_video, video_info
 from paperzoo.registry import create_model
-from paperzoo.tasks.base import BaseTask, load_run_config, load_run_weights
+from paperzoo.tasks.base import BaseTask
 from paperzoo.tasks.data import step_loader
-from paperzoo.video.flow import (build_flow_cache, cache_folders, compute_flow, dequantize, flow_fields, flow_root, quantize,
-                                  read_flow_cache, read_frames)
+from paperzoo.video.flow import build_flow_cache, cache_folders, flow_fields, flow_root, read_flow_cache
+from paperzoo.video.predict import ViewSpec, predictor_info
 from paperzoo.video.transforms import eval_views, multi_view_scores, sample_view, train_view
 
 
@@ -93,26 +94,10 @@ class Config(RunConfig):
             raise ConfigError(f"data.flow_format must be one of {', '.join(FORMATS)}, got {self.data.flow_format!r}")
 
 
-def moving_shapes_location(d: VideoDataConfig) -> Path:
-    from paperzoo.data.cifar10 import cache_dir
-    from paperzoo.data.moving_shapes import GENERATOR_VERSION
-
-    if d.location:
-        return Path(d.location)
-    # the generator version is in the name, so a cache built by an older generator is never reused
-    name = f"moving_shapes_v{GENERATOR_VERSION}_{d.shapes_train}_{d.shapes_test}_{d.shapes_frames}x{d.shapes_size}_seed{d.shapes_seed}"
-    return cache_dir() / name
-
-
 def ensure_moving_shapes(d: VideoDataConfig) -> Path:
-    from paperzoo.data.moving_shapes import build_moving_shapes
-
-    out = moving_shapes_location(d)
-    if not (out / "testlist01.txt").is_file():
-        print(f"building moving shapes ({d.shapes_train} + {d.shapes_test} clips) into {out} (once)", flush=True)
-        build_moving_shapes(out, train=d.shapes_train, test=d.shapes_test, frames=d.shapes_frames, size=d.shapes_size,
-                            seed=d.shapes_seed)
-    return out
+    """The moving-shapes folder this config reads (built once, on first use)."""
+    return ensure_shapes_folder(d.location, train=d.shapes_train, test=d.shapes_test, frames=d.shapes_frames, size=d.shapes_size,
+                                seed=d.shapes_seed)
 
 
 def load_lists(d: VideoDataConfig) -> tuple[VideoList, VideoList]:
@@ -139,16 +124,6 @@ def readable(videos: VideoList, limit: int | None, what: str) -> tuple[list[Path
     if not paths:
         raise DataError(f"no readable {what} videos")
     return paths, labels, lengths, len(bad)
-
-
-@dataclass(frozen=True)
-class ViewSpec:
-    frames: int
-    rate: int
-    crop: int
-    short_side: int
-    segments: int = 1
-    inputs: tuple[str, ...] = ("rgb",)
 
 
 class ClipReader:
@@ -312,49 +287,10 @@ class VideoClassificationTask(BaseTask):
         self.log("val/top5", (top5 == y[:, None]).any(1).float().mean(), sync_dist=True, batch_size=len(y))
         self.log("val/loss", F.cross_entropy(logits, y), sync_dist=True, batch_size=len(y))
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["paperzoo"]["classes"] = self.classes
+    def inference_info(self) -> dict:
+        d = self.cfg.data
+        return predictor_info(self.classes, view_for(self.cfg, self.model.input_spec), d.flow_method, d.flow_format)
 
 
 def build_task(cfg: Config, data: VideoDataModule) -> VideoClassificationTask:
     return VideoClassificationTask(cfg, data.info["num_classes"], data.info["classes"])
-
-
-def load_video_classifier(run_dir: str | Path) -> VideoClassificationTask:
-    """A trained video run (last checkpoint) with its class names, eval mode."""
-    from paperzoo.io.checkpoints import last_checkpoint, read_checkpoint
-
-    cfg = load_run_config(run_dir, "video", purpose="`predict`")
-    checkpoint = read_checkpoint(last_checkpoint(run_dir))  # read once: class names and weights
-    classes = checkpoint.get("paperzoo", {}).get("classes")
-    if not classes:
-        raise DataError(f"{run_dir}: the checkpoint has no class names")
-    return load_run_weights(VideoClassificationTask(cfg, len(classes), classes), run_dir, checkpoint)
-
-
-@torch.no_grad()
-def predict_video(path: str | Path, run_dir: str | Path, *, clips: int | None = None, crops: int | None = None,
-                  k: int = 5) -> list[tuple[str, float]]:
-    """Top-k (class, probability) for one video (file or frame folder), scores averaged over views.
-
-    Views: ``clips`` uniformly spaced clips x ``crops`` crops (default: 3 clips x 1 centre crop).
-    An unreadable video is a ``DataError``.
-    """
-    task = load_video_classifier(run_dir)
-    view = view_for(task.cfg, task.model.input_spec)
-    frames = read_frames(path)  # whole video once; each view indexes it
-    flow, kind = None, flow_kind(view.inputs)
-    if kind is not None:  # computed in memory as training saw it (8-bit round trip for the jpeg cache)
-        d = task.cfg.data
-        flow = compute_flow(frames, d.flow_method, warped=kind == "warped_flow")
-        flow = dequantize(quantize(flow)) if d.flow_format == "jpeg" else flow.astype(np.float16).astype(np.float32)
-
-    def read(idx):
-        return (frames[idx] if "rgb" in view.inputs else None,
-                flow[np.minimum(idx, len(flow) - 1)] if flow is not None else None)
-
-    probs = multi_view_scores(task.model, read, len(frames), frames=view.frames, rate=view.rate, crop_size=view.crop,
-                              short_side=view.short_side, clips=clips or 3, crops=crops or 1, segments=view.segments)
-    top = probs.topk(min(k, len(probs)))
-    return [(task.classes[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist())]

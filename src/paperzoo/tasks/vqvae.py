@@ -58,7 +58,7 @@ class Config(RunConfig):
 
     def validate(self) -> None:
         super().validate()
-        names = [m.name for m in list_models("vq") if m.name.startswith("vqvae")]
+        names = [m.name for m in list_models(family="vq") if m.name.startswith("vqvae")]
         if self.model.name not in names:
             raise ConfigError(f"model.name must be one of {', '.join(names)}, got {self.model.name!r}")
         d = self.data

@@ -30,7 +30,7 @@ from paperzoo.data.registry import require_dataset
 from paperzoo.engine.config import RunConfig
 from paperzoo.errors import ConfigError, DataError
 from paperzoo.io.audio import read_audio
-from paperzoo.tasks.base import BaseTask, load_run_config, load_run_weights
+from paperzoo.tasks.base import BaseTask
 from paperzoo.tasks.data import step_loader
 
 
@@ -173,45 +173,9 @@ class AudioVQVAETask(BaseTask):
         self.log("val/bits_per_sample", parts["ce"] / math.log(2), sync_dist=True, batch_size=n)
         self.log("val/perplexity", parts["perplexity"], sync_dist=True, batch_size=n)
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["paperzoo"]["speakers"] = self.speakers
-        checkpoint["paperzoo"]["sample_rate"] = self.sample_rate
+    def inference_info(self) -> dict:
+        return {"speakers": list(self.speakers), "sample_rate": self.sample_rate, "peak": self.cfg.data.peak}
 
 
 def build_task(cfg: Config, data: AudioDataModule) -> AudioVQVAETask:
     return AudioVQVAETask(cfg, data.info["speakers"], data.info["sample_rate"])
-
-
-def load_audio_vqvae(run_dir: str | Path) -> AudioVQVAETask:
-    """A trained audio VQ-VAE run (last checkpoint) with its speaker names, eval mode."""
-    from paperzoo.io.checkpoints import last_checkpoint, read_checkpoint
-
-    cfg = load_run_config(run_dir, "vqvae_audio", purpose="`convert-speaker`")
-    checkpoint = read_checkpoint(last_checkpoint(run_dir))
-    meta = checkpoint.get("paperzoo", {})
-    if not meta.get("speakers"):
-        raise DataError(f"{run_dir}: the checkpoint has no speaker names")
-    task = AudioVQVAETask(cfg, meta["speakers"], meta.get("sample_rate", cfg.data.sample_rate))
-    return load_run_weights(task, run_dir, checkpoint)
-
-
-@torch.no_grad()
-def convert_speaker(in_path: str | Path, target: str, run_dir: str | Path, out_path: str | Path, *, temperature: float = 1.0,
-                    seed: int = 0) -> Path:
-    """Speaker conversion of one file: encode it, decode its codes with ``target``'s voice, write a WAV."""
-    from paperzoo.errors import InvalidArgumentError
-    from paperzoo.io.audio import write_audio
-    from paperzoo.vq.audio import pad_to_hop
-
-    task = load_audio_vqvae(run_dir)
-    if target not in task.speakers:
-        raise InvalidArgumentError(f"unknown speaker {target!r}; this model knows {', '.join(task.speakers)}")
-    if temperature <= 0:
-        raise InvalidArgumentError("--temperature must be > 0")
-    wave, _ = read_audio(in_path, task.sample_rate)
-    length = len(wave)
-    x = pad_to_hop(torch.from_numpy(wave * (task.cfg.data.peak / np.abs(wave).max()))[None], task.model.hop)
-    out = task.model.convert(x, torch.tensor([task.speakers.index(target)]), temperature=temperature,
-                             generator=torch.Generator().manual_seed(seed))
-    return write_audio(out_path, out[0, :length].numpy(), task.sample_rate)

@@ -21,7 +21,6 @@ import torch
 
 from paperzoo.errors import DataError, InvalidArgumentError
 from paperzoo.io.atomic import atomic_dir
-from paperzoo.io.checkpoints import load_model
 
 
 def dataset_images(source: str, split: str, *, data_dir=None, n: int | None = None, seed: int = 0):
@@ -42,13 +41,18 @@ def dataset_images(source: str, split: str, *, data_dir=None, n: int | None = No
 
 
 def load_vqvae(model_dir):
-    from paperzoo.vq.vqvae import VQVAE
-    from paperzoo.vq.vqvae2 import VQVAE2
+    """The bare VQ-VAE / VQ-VAE-2 network of a run or export (eval mode)."""
+    return load_codec(model_dir).model
 
-    model = load_model(model_dir)
-    if not isinstance(model, (VQVAE, VQVAE2)):
-        raise InvalidArgumentError(f"{model_dir} holds a {type(model).__name__}, not a VQ-VAE")
-    return model
+
+def load_codec(model_dir):
+    from paperzoo.io.bundle import load
+    from paperzoo.vq.inference import ImageCodec
+
+    codec = load(model_dir)
+    if not isinstance(codec, ImageCodec):
+        raise InvalidArgumentError(f"{model_dir} holds a {type(getattr(codec, 'model', codec)).__name__}, not a VQ-VAE")
+    return codec
 
 
 def _as_levels(codes) -> list[torch.Tensor]:

@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from paperzoo.errors import DataError, InvalidArgumentError
+from paperzoo.errors import DataError
 from paperzoo.io.atomic import atomic_dir
-from paperzoo.io.checkpoints import load_model
-from paperzoo.report.figures import image_grid, to_uint8_images
+from paperzoo.report.figures import image_grid
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -27,31 +26,35 @@ def read_rgb(path: Path) -> np.ndarray:
         raise DataError(f"cannot read image {path}: {exc}") from None
 
 
+def output_names(paths: list[Path]) -> list[str]:
+    """``<stem>_reconstruction.png`` per input; inputs that share a stem get ``<stem>-<n>_...`` so none overwrites another."""
+    seen: dict[str, int] = {}
+    names = []
+    for p in paths:
+        seen[p.stem] = seen.get(p.stem, 0) + 1
+        names.append(p.stem if seen[p.stem] == 1 else f"{p.stem}-{seen[p.stem]}")
+    return [f"{n}_reconstruction.png" for n in names]
+
+
 def reconstruct(images: list[str | Path], model_dir: str | Path, out_dir: str | Path) -> Path:
     """Write OUT/<name>_reconstruction.png for each image and, when all have one size, OUT/grid.png
     (originals above reconstructions). All inputs are read and checked before anything is written."""
-    from paperzoo.vq.vqvae import VQVAE
-    from paperzoo.vq.vqvae2 import VQVAE2
+    from PIL import Image
 
-    model = load_model(model_dir)
-    if not isinstance(model, (VQVAE, VQVAE2)):
-        raise InvalidArgumentError(f"{model_dir} holds a {type(model).__name__}, not a VQ-VAE")
+    from paperzoo.vq.codes import load_codec
+
+    codec = load_codec(model_dir)
     paths = [Path(p) for p in images]
     arrays = [read_rgb(p) for p in paths]
     for p, a in zip(paths, arrays):
         if a.shape[0] % 4 or a.shape[1] % 4:
             raise DataError(f"{p} is {a.shape[1]}x{a.shape[0]}; the VQ-VAE needs sides divisible by 4")
-    recons = []
-    with torch.no_grad():
-        for a in arrays:
-            x = torch.from_numpy(a)[None].permute(0, 3, 1, 2).float().div(255).sub(0.5)
-            recons.append(to_uint8_images(model.decode_codes(model.encode(x)))[0])
-    from PIL import Image
-
+    recons = [(codec.reconstruct(torch.from_numpy(a)[None].permute(0, 3, 1, 2))[0].permute(1, 2, 0) * 255).round().byte().numpy()
+              for a in arrays]
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
-        for p, r in zip(paths, recons):
-            Image.fromarray(r).save(tmp / f"{p.stem}_reconstruction.png")
+        for name, r in zip(output_names(paths), recons):
+            Image.fromarray(r).save(tmp / name)
         if len({a.shape for a in arrays}) == 1:
             image_grid([np.stack(arrays), np.stack(recons)], tmp / "grid.png")
     return out_dir

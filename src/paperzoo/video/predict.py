@@ -1,0 +1,102 @@
+"""Video classification without the training stack: ``paperzoo.load(RUN_OR_EXPORT).predict("clip.mp4")``.
+
+The class names, the view protocol (frames, sampling rate, crop, short side, segments, input
+modalities) and the optical-flow method the model was trained on travel with the model, so the
+scores come from exactly the views training validated on: clips uniformly spaced over the video,
+1 centre or 3 crops each, softmax averaged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from paperzoo.errors import InvalidArgumentError
+from paperzoo.io.bundle import Bundle, Pretrained
+from paperzoo.video.flow import compute_flow, dequantize, quantize, read_frames
+from paperzoo.video.transforms import multi_view_scores
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """The view a video model was trained and validated on (its ``input_spec`` plus the short side)."""
+
+    frames: int
+    rate: int
+    crop: int
+    short_side: int
+    segments: int = 1
+    inputs: tuple[str, ...] = ("rgb",)
+
+    @property
+    def flow_kind(self) -> str | None:
+        kinds = [i for i in self.inputs if i in ("flow", "warped_flow")]
+        return kinds[0] if kinds else None
+
+
+def flow_as_trained(frames: np.ndarray, kind: str, method: str, fmt: str) -> np.ndarray:
+    """(T, H, W, 3) uint8 -> (T - 1, H, W, 2) flow as the training cache stored it (8-bit round trip for jpeg)."""
+    flow = compute_flow(frames, method, warped=kind == "warped_flow")
+    return dequantize(quantize(flow)) if fmt == "jpeg" else flow.astype(np.float16).astype(np.float32)
+
+
+class VideoPredictor(Pretrained):
+    """A trained video classifier. ``predict(path_or_frames, clips=3, crops=1, k=5) -> [(class, probability)]``.
+
+    ``path_or_frames``: a video file (mp4 / avi / webm), an ``img_00001.jpg`` frame folder, or uint8
+    frames (T, H, W, 3)."""
+
+    def __init__(self, bundle: Bundle):
+        super().__init__(bundle)
+        info = bundle.info
+        self.classes: list[str] = list(info["classes"])
+        v = info["view"]
+        self.view = ViewSpec(v["frames"], v["rate"], v["crop"], v["short_side"], v.get("segments", 1), tuple(v["inputs"]))
+        self.flow_method, self.flow_format = info.get("flow_method", "farneback"), info.get("flow_format", "jpeg")
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle) -> "VideoPredictor":
+        return cls(bundle)
+
+    @torch.no_grad()
+    def scores(self, path_or_frames, *, clips: int = 3, crops: int = 1) -> torch.Tensor:
+        """(num_classes,) probabilities averaged over ``clips`` x ``crops`` views."""
+        if clips < 1 or crops not in (1, 3):
+            raise InvalidArgumentError(f"clips must be >= 1 and crops 1 or 3, got {clips} and {crops}")
+        if isinstance(path_or_frames, (str, Path)):
+            frames = read_frames(path_or_frames)
+        else:
+            frames = np.asarray(path_or_frames)
+            if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
+                raise InvalidArgumentError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+        view, flow = self.view, None
+        if view.flow_kind is not None:  # computed in memory as training saw it
+            if len(frames) < 2:
+                raise InvalidArgumentError("a flow model needs at least 2 frames")
+            flow = flow_as_trained(frames, view.flow_kind, self.flow_method, self.flow_format)
+
+        def read(idx):
+            return (frames[idx] if "rgb" in view.inputs else None,
+                    flow[np.minimum(idx, len(flow) - 1)] if flow is not None else None)
+
+        return multi_view_scores(self.model, read, len(frames), frames=view.frames, rate=view.rate, crop_size=view.crop,
+                                 short_side=view.short_side, clips=clips, crops=crops, segments=view.segments)
+
+    def predict(self, path_or_frames, *, clips: int = 3, crops: int = 1, k: int = 5,
+                views: tuple[int, int] | None = None) -> list[tuple[str, float]]:
+        """Top-``k`` (class name, probability); ``views=(clips, crops)`` is a shorthand."""
+        if views is not None:
+            clips, crops = views
+        if k < 1:
+            raise InvalidArgumentError(f"k must be >= 1, got {k}")
+        probs = self.scores(path_or_frames, clips=clips, crops=crops)
+        top = probs.topk(min(k, len(probs)))
+        return [(self.classes[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist())]
+
+
+def predictor_info(classes: list[str], view: ViewSpec, flow_method: str, flow_format: str) -> dict:
+    return {"classes": list(classes), "view": {**asdict(view), "inputs": list(view.inputs)}, "flow_method": flow_method,
+            "flow_format": flow_format}
