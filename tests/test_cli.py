@@ -135,3 +135,68 @@ def test_losses_plot(cli, tmp_path):
     code, _, err = cli("losses", "plot", "-o", tmp_path / "x.png", "--min", "2", "--max", "1")
     assert_one_line_error(code, err, "--min")
     assert not (tmp_path / "x.png").exists()
+
+
+# --- one CLI convention, discovery, progress without a terminal ---------------------------------------------
+
+INFERENCE_VERBS = ["separate", "predict", "reconstruct", "sample", "convert-speaker", "recommend", "extract-codes", "evaluate",
+                   "export"]
+
+
+@pytest.mark.parametrize("verb", INFERENCE_VERBS)
+def test_every_model_verb_takes_model_and_no_old_spelling(verb):
+    from paperzoo.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices[verb]
+    options = {o for a in sub._actions for o in a.option_strings}
+    assert "--model" in options
+    assert not options & {"--checkpoint", "--out-dir"}
+    writes = verb not in ("predict", "recommend", "evaluate")
+    assert ({"-o", "--out"} <= options) == writes
+
+
+def test_list_models_patterns_and_families(cli):
+    import paperzoo
+
+    names = [m.name for m in paperzoo.list_models("*r3d*")]
+    assert names == ["r3d_18", "r3d_34"]
+    assert {m.family for m in paperzoo.list_models(family="separation")} == {"separation"}
+    code, out, err = cli("list", "--family", "nope")
+    assert_one_line_error(code, err, "unknown family 'nope'", "separation", "video")
+    assert out == ""
+    # family names are one set everywhere: every bundled config folder is a model family
+    from paperzoo.engine.config import bundled_configs
+    from paperzoo.registry import families
+
+    assert {c.split("/")[0] for c in bundled_configs()} <= set(families())
+
+
+def test_training_without_a_terminal_prints_progress_lines_and_a_summary(cli, tmp_path):
+    config = write_config(tmp_path / "c.yaml", tmp_path / "runs",
+                          trainer={"max_steps": 30, "val_every": 100, "checkpoint_every": 30, "progress_every": 10})
+    code, out, err = cli("train", config)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert any("val_every=100 exceeds the 30 steps" in line for line in lines)
+    progress = [line for line in lines if line.startswith("step ")]
+    assert [line.split()[1] for line in progress] == ["10/30", "20/30", "30/30"]
+    assert all("train/loss" in line and "samples/s" in line and "ETA" in line for line in progress)
+    summary = next(line for line in lines if line.startswith("finished step 30/30"))
+    assert "val/accuracy" in summary  # validation ran at the last step although val_every > max_steps
+    run = next((tmp_path / "runs" / "tiny").iterdir())
+    import json
+
+    timing = json.loads((run / "timing.json").read_text())
+    assert timing["steps"] == 30 and timing["wall_seconds"] > 0
+    assert (run / "command.txt").read_text().startswith("paperzoo train ")
+
+
+def test_output_into_a_closed_pipe_ends_quietly():
+    """``paperzoo ... | head`` : the reader has gone; no BrokenPipe traceback or 'Exception ignored' line."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys; r, w = os.pipe(); os.close(r); os.dup2(w, 1); from paperzoo.cli import main; "
+            "sys.exit(main(['list']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr

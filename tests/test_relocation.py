@@ -130,3 +130,19 @@ def test_card_lists_what_inference_needs(family_runs, tmp_path, cli):
     (export / "model.safetensors").write_bytes((export / "model.safetensors").read_bytes()[:-4] + b"\0\0\0\0")
     code, _, err = cli("predict", family_runs["shapes"] / "videos" / "left", "--model", export)
     assert code == 2 and "sha256" in err and len(err.strip().splitlines()) == 1
+
+
+def test_reconstruct_never_overwrites_inputs_that_share_a_name(family_runs, tmp_path, cli):
+    rng = np.random.default_rng(1)
+    paths = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        paths.append(tmp_path / folder / "cat.png")
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(paths[-1])
+    code, _, err = cli("reconstruct", *paths, "--model", family_runs["vqvae"], "-o", tmp_path / "out")
+    assert code == 0, err
+    codec = paperzoo.load(family_runs["vqvae"])
+    for path, name in zip(paths, ["cat_reconstruction.png", "cat-2_reconstruction.png"]):
+        expected = codec.reconstruct(torch.from_numpy(np.array(Image.open(path))).permute(2, 0, 1)[None])[0]
+        written = torch.from_numpy(np.array(Image.open(tmp_path / "out" / name))).permute(2, 0, 1).float() / 255
+        assert (written - expected).abs().max() <= 0.5 / 255 + 1e-6, name
