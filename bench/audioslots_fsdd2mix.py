@@ -36,7 +36,7 @@ from paperzoo.report.figures import spectrogram_figure  # noqa: E402
 from paperzoo.separation.separate import oracle_estimator, score_examples, separate_with  # noqa: E402
 from paperzoo.separation.spectral import STFTConfig, stft  # noqa: E402
 import paperzoo  # noqa: E402
-from paperzoo.tasks.separation import load_mixtures  # noqa: E402
+from paperzoo.separation.task import load_mixtures  # noqa: E402
 
 RATE = 8000
 DOCS = ROOT / "docs"  # figures sit beside RESULTS.md, which links them

@@ -40,7 +40,7 @@ from paperzoo.metrics.inception import FIDInceptionV3  # noqa: E402
 from paperzoo.metrics.generative import classification_accuracy_score, frechet_distance, precision_recall  # noqa: E402
 from paperzoo.priors.rejection import rejection_sample  # noqa: E402
 from paperzoo.priors.samplers import sample_codes  # noqa: E402
-from paperzoo.tasks.vqvae import to_model_pixels  # noqa: E402
+from paperzoo.vq.task import to_model_pixels  # noqa: E402
 from paperzoo.vq.codes import extract_codes  # noqa: E402
 
 FAST = ["trainer.precision=bf16-mixed", "trainer.compile=true", "trainer.progress_bar=false"]

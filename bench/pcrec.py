@@ -42,7 +42,7 @@ from paperzoo.metrics.ranking import topk_metrics  # noqa: E402
 from paperzoo.recsys.graph import BipartiteGraph  # noqa: E402
 from paperzoo.recsys.sampler import rwr_subgraphs  # noqa: E402
 from paperzoo.recsys.features import to_batch  # noqa: E402
-from paperzoo.tasks import recommender  # noqa: E402
+from paperzoo.recsys import task as recommender  # noqa: E402
 
 PAIRS = [("industrial_and_scientific", "luxury_beauty"), ("grocery2014", "luxury_beauty"), ("ml100k_action", "ml100k_other")]
 QUIET = ["trainer.progress_bar=false"]

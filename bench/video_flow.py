@@ -44,8 +44,8 @@ from paperzoo.engine.config import load_config  # noqa: E402
 from paperzoo.engine.run import quiet_lightning  # noqa: E402
 from paperzoo.io.video import read_video  # noqa: E402
 from paperzoo.registry import create_model  # noqa: E402
-from paperzoo.tasks.base import load_run_config  # noqa: E402
-from paperzoo.tasks.video import ValClips, build_data, ensure_moving_shapes  # noqa: E402
+from paperzoo.engine.task import load_run_config  # noqa: E402
+from paperzoo.video.task import ValClips, build_data, ensure_moving_shapes  # noqa: E402
 from paperzoo.video.base import count_parameters, multiply_adds  # noqa: E402
 from paperzoo.video.flow import METHODS, compute_flow  # noqa: E402
 from paperzoo.video.motionnet import MotionNet  # noqa: E402

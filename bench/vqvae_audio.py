@@ -45,7 +45,7 @@ from paperzoo.engine.run import quiet_lightning  # noqa: E402
 from paperzoo.io.audio import write_audio  # noqa: E402
 from paperzoo.metrics.probe import accuracy, fit_logistic_regression, predict, train_classifier  # noqa: E402
 import paperzoo  # noqa: E402
-from paperzoo.tasks.vqvae_audio import load_fsdd  # noqa: E402
+from paperzoo.vq.audio_task import load_fsdd  # noqa: E402
 from paperzoo.vq.audio_eval import LogMelCNN, code_histograms, code_prior_bits, fit_code_prior  # noqa: E402
 
 NAME = "vqvae_audio"

@@ -36,7 +36,7 @@ import paperzoo  # noqa: E402
 from paperzoo.data.cifar10 import load_cifar10  # noqa: E402
 from paperzoo.data.registry import require_dataset  # noqa: E402
 from paperzoo.engine.run import evaluate, train  # noqa: E402
-from paperzoo.tasks.vqvae import to_model_pixels  # noqa: E402
+from paperzoo.vq.task import to_model_pixels  # noqa: E402
 
 
 # --- the peer: a literal eager port of the Sonnet example ---------------------------------------------

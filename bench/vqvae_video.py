@@ -48,7 +48,7 @@ from paperzoo.engine.run import quiet_lightning  # noqa: E402
 from paperzoo.io.checkpoints import load_model  # noqa: E402
 from paperzoo.io.video import write_video  # noqa: E402
 from paperzoo.report.figures import image_grid  # noqa: E402
-from paperzoo.tasks.vqvae import to_model_pixels  # noqa: E402
+from paperzoo.vq.task import to_model_pixels  # noqa: E402
 from paperzoo.video.transforms import eval_views, sample_clips  # noqa: E402
 from paperzoo.vq.hierarchy import fit_compressor  # noqa: E402
 from paperzoo.vq.video_prior import fit_video_prior  # noqa: E402

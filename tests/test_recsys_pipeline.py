@@ -80,7 +80,7 @@ def test_initial_values_come_from_the_encoder(domains, pretrained):
     """Strategy 3 loads the encoder's embedding of every node; strategy 2 only of shared users."""
     import torch
 
-    from paperzoo.tasks import recommender
+    from paperzoo.recsys import task as recommender
 
     base = ["task=recommender", "name=x", f"data.target={domains[1]}", "data.k_core=0", "model.dim=8"]
     for mode, expected_users in (("encoder", 40), ("shared", 15)):
@@ -96,7 +96,7 @@ def test_initial_values_come_from_the_encoder(domains, pretrained):
 def test_centred_initial_values_lose_their_common_direction(domains, pretrained):
     import torch
 
-    from paperzoo.tasks import recommender
+    from paperzoo.recsys import task as recommender
 
     cfg = load_config_from(["task=recommender", "name=x", f"data.target={domains[1]}", "data.k_core=0", "model.dim=8",
                             "init.mode=encoder", f"init.pretrained={pretrained}", "init.center=true"])
@@ -122,7 +122,7 @@ def test_strategy_1_ranks_with_the_encoder_output(domains, pretrained):
     import numpy as np
     from test_recsys import _brute_force_metrics
 
-    from paperzoo.tasks import recommender
+    from paperzoo.recsys import task as recommender
 
     cfg = load_config_from(["task=recommender", "name=x", f"data.target={domains[1]}", "data.k_core=0", "model.dim=8",
                             "init.mode=encoder", f"init.pretrained={pretrained}"])

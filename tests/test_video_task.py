@@ -68,7 +68,7 @@ def test_damaged_training_videos_are_skipped_with_a_warning(tmp_path, shapes, ca
     import shutil
 
     from paperzoo.engine.config import build_config
-    from paperzoo.tasks.video import build_data
+    from paperzoo.video.task import build_data
 
     copy = tmp_path / "ms"
     shutil.copytree(shapes, copy)
@@ -89,8 +89,8 @@ def test_training_batches_are_a_function_of_seed_and_step(tmp_path, shapes):
     import yaml
 
     from paperzoo.engine.config import build_config
-    from paperzoo.tasks.data import StepBatches
-    from paperzoo.tasks.video import build_data
+    from paperzoo.engine.data import StepBatches
+    from paperzoo.video.task import build_data
 
     data = build_data(build_config(yaml.safe_load(video_config(tmp_path, shapes).read_text())))
     first = next(iter(StepBatches((data.train_clips, data.train_labels), 4, 0, lambda: 3)))
@@ -190,7 +190,7 @@ def test_the_decoded_clip_cache_returns_what_decoding_returns(tmp_path, shapes, 
     import numpy as np
 
     from paperzoo.io.video import read_video
-    from paperzoo.tasks.video import ClipReader
+    from paperzoo.video.task import ClipReader
     from paperzoo.video.flow import compute_flow, read_flow_cache, write_flow_cache
 
     videos = sorted(shapes.glob("videos/*/*.mp4"))[:2]

@@ -125,7 +125,7 @@ def audio_config(tmp_path, fsdd, **data):
 
 
 def test_fsdd_split_windows_and_normalisation(tmp_path):
-    from paperzoo.tasks.vqvae_audio import AudioDataConfig, TrainWindows, load_fsdd
+    from paperzoo.vq.audio_task import AudioDataConfig, TrainWindows, load_fsdd
 
     train, test, speakers = load_fsdd(AudioDataConfig(location=str(fake_fsdd(tmp_path / "fsdd")), test_takes=2, peak=0.5))
     assert speakers == ["anna", "bob"]
@@ -187,7 +187,7 @@ def test_mel_filterbank_covers_the_band_and_log_mel_shapes():
 
 def test_log_mel_cnn_learns_synthetic_digits_and_the_code_probe_and_prior_work(tmp_path):
     from paperzoo.metrics.probe import accuracy, fit_logistic_regression, train_classifier
-    from paperzoo.tasks.vqvae_audio import AudioDataConfig, load_fsdd
+    from paperzoo.vq.audio_task import AudioDataConfig, load_fsdd
     from paperzoo.vq.audio_eval import LogMelCNN, code_histograms, code_prior_bits, fit_code_prior
 
     train, test, _ = load_fsdd(AudioDataConfig(location=str(fake_fsdd(tmp_path / "f", digits=(0, 1, 2))), test_takes=2))

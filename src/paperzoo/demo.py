@@ -153,7 +153,7 @@ def demo_separation(out: Path) -> dict:
     from paperzoo.separation.spectral import stft
     from paperzoo.io.audio import read_audio, write_audio
     from paperzoo.io.bundle import load
-    from paperzoo.tasks.separation import load_mixtures
+    from paperzoo.separation.task import load_mixtures
 
     _section("AudioSlots: separate two-source mixtures of generated voiced sounds (fsdd2mix layout, 300 steps)")
     base = out / "separation"

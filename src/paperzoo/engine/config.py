@@ -5,7 +5,7 @@ structured configs do the type checking; an unknown key, a wrong type or a missi
 becomes a one-line ``ConfigError`` naming the key.
 
 Every run config has the common sections below; a task adds its own ``model`` and ``data``
-sections by subclassing ``RunConfig`` (see ``paperzoo.tasks``).
+sections by subclassing ``RunConfig`` (each family's ``task.py``).
 """
 
 from __future__ import annotations
@@ -147,19 +147,21 @@ def _parses(text: str) -> bool:
         return False
 
 
-# the ``task:`` key of a run config -> the module that defines it (``paperzoo.tasks``). Looked up by name,
-# like the model registry, so the schemas here never import the tasks built on them.
+# the ``task:`` key of a run config -> the module that defines it (a family's task module). Looked up by
+# name, like the model registry, so the schemas here never import the tasks built on them. A task module
+# provides ``Config`` (a ``RunConfig`` subclass with its ``model`` and ``data`` sections),
+# ``build_data(cfg, data_root) -> TensorDataModule`` and ``build_task(cfg, data) -> BaseTask``.
 TASKS = {
-    "margin_classifier": "paperzoo.tasks.margin",
-    "vqvae": "paperzoo.tasks.vqvae",
-    "prior": "paperzoo.tasks.prior",
-    "vae": "paperzoo.tasks.vae",
-    "classifier": "paperzoo.tasks.classifier",
-    "graph_pretrain": "paperzoo.tasks.graph_pretrain",
-    "recommender": "paperzoo.tasks.recommender",
-    "separation": "paperzoo.tasks.separation",
-    "video": "paperzoo.tasks.video",
-    "vqvae_audio": "paperzoo.tasks.vqvae_audio",
+    "margin_classifier": "paperzoo.losses.task",
+    "vqvae": "paperzoo.vq.task",
+    "prior": "paperzoo.priors.task",
+    "vae": "paperzoo.vq.vae_task",
+    "classifier": "paperzoo.vq.classifier_task",
+    "graph_pretrain": "paperzoo.recsys.pretrain_task",
+    "recommender": "paperzoo.recsys.task",
+    "separation": "paperzoo.separation.task",
+    "video": "paperzoo.video.task",
+    "vqvae_audio": "paperzoo.vq.audio_task",
 }
 
 

@@ -36,7 +36,7 @@ from paperzoo.report.curves import plot_metrics
 from paperzoo.errors import CheckpointError, ConfigError
 from paperzoo.io.atomic import atomic_write_text
 from paperzoo.io.checkpoints import last_checkpoint
-from paperzoo.tasks import task_module
+from paperzoo.engine.config import task_module
 
 RUN_DIR_ENV = "PAPERZOO_RUN_DIR"  # rank 0 hands its run directory to the DDP processes it launches
 

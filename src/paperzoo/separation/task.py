@@ -30,8 +30,8 @@ from paperzoo.separation.matching import matched_mse_loss
 from paperzoo.separation.inference import estimator_for, separation_info
 from paperzoo.separation.separate import score_examples
 from paperzoo.separation.spectral import STFTConfig, compress, stft
-from paperzoo.tasks.base import BaseTask
-from paperzoo.tasks.data import TensorDataModule
+from paperzoo.engine.task import BaseTask
+from paperzoo.engine.data import TensorDataModule
 
 
 @dataclass

@@ -30,8 +30,8 @@ from paperzoo.metrics.codebook import CodeUsage
 from paperzoo.metrics.image import gaussian_bits_per_dim
 from paperzoo.registry import list_models
 from paperzoo.report.figures import code_usage_histogram, image_grid, to_uint8_images
-from paperzoo.tasks.base import BaseTask
-from paperzoo.tasks.data import TensorDataModule
+from paperzoo.engine.task import BaseTask
+from paperzoo.engine.data import TensorDataModule
 
 
 @dataclass

@@ -14,10 +14,10 @@ import torch
 
 from paperzoo.engine.config import RunConfig
 from paperzoo.errors import ConfigError
-from paperzoo.tasks.base import BaseTask
-from paperzoo.tasks.data import TensorDataModule
-from paperzoo.tasks.vqvae import VQVAEDataConfig, to_model_pixels
-from paperzoo.tasks.vqvae import build_data as build_image_data
+from paperzoo.engine.task import BaseTask
+from paperzoo.engine.data import TensorDataModule
+from paperzoo.vq.task import VQVAEDataConfig, to_model_pixels
+from paperzoo.vq.task import build_data as build_image_data
 
 
 @dataclass

@@ -28,8 +28,8 @@ from paperzoo.recsys.contrastive import MoCo, in_batch_logits, info_nce
 from paperzoo.recsys.features import to_batch
 from paperzoo.recsys.graph import BipartiteGraph
 from paperzoo.recsys.sampler import rwr_subgraphs
-from paperzoo.tasks.base import BaseTask
-from paperzoo.tasks.data import TensorDataModule
+from paperzoo.engine.task import BaseTask
+from paperzoo.engine.data import TensorDataModule
 
 
 @dataclass

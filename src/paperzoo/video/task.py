@@ -37,8 +37,8 @@ from paperzoo.engine.config import RunConfig
 from paperzoo.errors import ConfigError, DataError
 from paperzoo.io.video import read_video, video_info
 from paperzoo.registry import create_model
-from paperzoo.tasks.base import BaseTask
-from paperzoo.tasks.data import step_loader
+from paperzoo.engine.task import BaseTask
+from paperzoo.engine.data import step_loader
 from paperzoo.video.flow import build_flow_cache, cache_folders, flow_fields, flow_root, read_flow_cache
 from paperzoo.video.predict import ViewSpec, predictor_info
 from paperzoo.video.transforms import eval_views, multi_view_scores, sample_view, train_view

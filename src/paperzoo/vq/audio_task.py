@@ -30,8 +30,8 @@ from paperzoo.data.registry import require_dataset
 from paperzoo.engine.config import RunConfig
 from paperzoo.errors import ConfigError, DataError
 from paperzoo.io.audio import read_audio
-from paperzoo.tasks.base import BaseTask
-from paperzoo.tasks.data import step_loader
+from paperzoo.engine.task import BaseTask
+from paperzoo.engine.data import step_loader
 
 
 @dataclass

@@ -26,8 +26,8 @@ from paperzoo.engine.config import RunConfig
 from paperzoo.errors import ConfigError
 from paperzoo.metrics.image import gaussian_bits_per_dim
 from paperzoo.priors.inference import VQVAE_PREFIX, condition_map
-from paperzoo.tasks.base import BaseTask
-from paperzoo.tasks.data import TensorDataModule
+from paperzoo.engine.task import BaseTask
+from paperzoo.engine.data import TensorDataModule
 from paperzoo.vq.codes import read_codes
 
 

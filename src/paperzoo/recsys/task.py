@@ -37,9 +37,9 @@ from paperzoo.io.checkpoints import load_model
 from paperzoo.metrics.ranking import topk_metrics
 from paperzoo.recsys.graph import BipartiteGraph
 from paperzoo.recsys.mf import bpr_loss, l2_penalty
-from paperzoo.tasks.base import BaseTask, load_run_config
-from paperzoo.tasks.data import TensorDataModule
-from paperzoo.tasks.graph_pretrain import sample_views
+from paperzoo.engine.task import BaseTask, load_run_config
+from paperzoo.engine.data import TensorDataModule
+from paperzoo.recsys.pretrain_task import sample_views
 
 
 @dataclass

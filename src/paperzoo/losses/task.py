@@ -18,8 +18,8 @@ from paperzoo.data.synthetic import gaussian_blobs
 from paperzoo.engine.config import RunConfig
 from paperzoo.errors import ConfigError, InvalidArgumentError
 from paperzoo.losses.margin import get_margin_loss
-from paperzoo.tasks.base import BaseTask
-from paperzoo.tasks.data import TensorDataModule
+from paperzoo.engine.task import BaseTask
+from paperzoo.engine.data import TensorDataModule
 
 
 @dataclass

@@ -17,9 +17,9 @@ from paperzoo.data.cifar10 import load_cifar10
 from paperzoo.data.registry import require_dataset
 from paperzoo.engine.config import RunConfig
 from paperzoo.errors import ConfigError
-from paperzoo.tasks.base import BaseTask
-from paperzoo.tasks.data import TensorDataModule
-from paperzoo.tasks.vqvae import to_model_pixels
+from paperzoo.engine.task import BaseTask
+from paperzoo.engine.data import TensorDataModule
+from paperzoo.vq.task import to_model_pixels
 
 
 @dataclass
