@@ -13,7 +13,7 @@ from paperzoo.io.video import write_video
 from paperzoo.video.flow import (DEFAULT_BOUND, METHODS, build_flow_cache, cache_folders, compute_flow, dequantize, find_videos,
                                  quantize, read_flow_cache, write_flow_cache)
 
-SHARED_FLOW = Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "frames_rgb_flow"
+SHARED_FLOW = Path(__file__).resolve().parents[3] / "shared" / "data" / "video" / "frames_rgb_flow"
 STEP = 2 * DEFAULT_BOUND / 255  # one 8-bit level in pixels
 
 

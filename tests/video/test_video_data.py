@@ -16,7 +16,7 @@ from paperzoo.io.video import read_frame_folder, read_video, video_info, write_v
 from paperzoo.video.transforms import (multi_view_scores, sample_clips, short_side_scale, eval_views, three_crops, to_tensor,
                                        train_view)
 
-SHARED_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
+SHARED_VIDEO = Path(__file__).resolve().parents[3] / "shared" / "data" / "video"
 needs_shared = pytest.mark.skipif(not SHARED_VIDEO.is_dir(), reason="../shared/data/video not present")
 
 
