@@ -4,6 +4,7 @@ evaluation on the test split, `paperzoo recommend`, and the user errors."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -46,10 +47,18 @@ def recommender_config(tmp_path, target, file="rec.yaml", **init):
                         data={"target": str(target), "k_core": 0, "batch_size": 64}, init=init)
 
 
-def test_pretraining_logs_view_matching_and_checkpoints(pretrained):
-    rows = (pretrained / "metrics.csv").read_text()
-    assert "val/match_top1" in rows and "train/loss" in rows
-    assert (pretrained / "checkpoints" / "last.ckpt").is_file()
+def _logged(run, key):
+    import csv
+
+    with open(run / "metrics.csv", newline="") as f:
+        return [float(r[key]) for r in csv.DictReader(f) if r.get(key)]
+
+
+def test_pretraining_learns_to_match_views(pretrained):
+    # (MoCo's loss is no progress signal here: it rises while the queue fills with negatives)
+    loss, top1 = _logged(pretrained, "train/loss"), _logged(pretrained, "val/match_top1")
+    assert len(loss) >= 3 and all(map(math.isfinite, loss)) and len(top1) >= 2
+    assert top1[-1] > 1 / 32  # two views of a node find each other above chance (1 in 32) after 20 steps (seeded)
 
 
 def test_end_to_end_in_batch_mode_trains(domains, tmp_path):
@@ -59,7 +68,9 @@ def test_end_to_end_in_batch_mode_trains(domains, tmp_path):
                        trainer={**TRAINER, "max_steps": 5}, model={"hidden": 8, "out_dim": 8, "num_layers": 2},
                        data={"source": str(domains[0]), "batch_size": 8, "val_nodes": 16, "subgraph": {"max_hops": 3}},
                        contrast={"mode": "e2e"})
-    assert (train(str(cfg)) / "checkpoints" / "last.ckpt").is_file()
+    run = train(str(cfg))
+    loss, top1 = _logged(run, "train/loss"), _logged(run, "val/match_top1")
+    assert loss and all(map(math.isfinite, loss)) and top1 and top1[-1] > 1 / 16  # above chance among 16 nodes
 
 
 @pytest.mark.parametrize("mode", ["random", "encoder", "shared"])
