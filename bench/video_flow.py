@@ -45,11 +45,12 @@ from paperzoo.engine.run import quiet_lightning  # noqa: E402
 from paperzoo.io.video import read_video  # noqa: E402
 from paperzoo.registry import create_model  # noqa: E402
 from paperzoo.engine.task import load_run_config  # noqa: E402
-from paperzoo.video.task import ValClips, build_data, ensure_moving_shapes  # noqa: E402
+from paperzoo.video.data import ValClips, ensure_moving_shapes  # noqa: E402
+from paperzoo.video.task import build_data  # noqa: E402
 from paperzoo.video.base import count_parameters, multiply_adds  # noqa: E402
 from paperzoo.video.flow import METHODS, compute_flow  # noqa: E402
 from paperzoo.video.motionnet import MotionNet  # noqa: E402
-from paperzoo.video.two_stream import fit_score_fusion, fuse_scores, stacked_scores  # noqa: E402
+from paperzoo.video.fusion import fit_score_fusion, fuse_scores, stacked_scores  # noqa: E402
 
 NAME = "video_flow"
 DATASET = f"moving_shapes v{GENERATOR_VERSION}"

@@ -32,7 +32,7 @@ from paperzoo.engine.config import load_config  # noqa: E402
 from paperzoo.engine.run import quiet_lightning  # noqa: E402
 from paperzoo.registry import create_model  # noqa: E402
 from paperzoo.data.moving_shapes import GENERATOR_VERSION  # noqa: E402
-from paperzoo.video.task import ensure_moving_shapes  # noqa: E402
+from paperzoo.video.data import ensure_moving_shapes  # noqa: E402
 from paperzoo.video.base import count_parameters, multiply_adds  # noqa: E402
 
 MODELS = ["c3d", "r3d_18", "r3d_34", "r2plus1d_18", "r2plus1d_34", "t3d", "i3d", "s3d", "s3d_g", "slowfast_r50", "slow_only_r50",

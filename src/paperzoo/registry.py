@@ -21,6 +21,7 @@ _FAMILY_MODULES = ("paperzoo.losses.linear", "paperzoo.vq.vqvae", "paperzoo.vq.v
                    "paperzoo.priors.pixelsnail", "paperzoo.recsys.gin", "paperzoo.recsys.mf",
                    "paperzoo.separation.model", "paperzoo.video.c3d", "paperzoo.video.resnet3d", "paperzoo.video.inception",
                    "paperzoo.video.t3d", "paperzoo.video.slowfast", "paperzoo.video.x3d", "paperzoo.video.two_stream",
+                   "paperzoo.video.fusion", "paperzoo.video.conv_fusion",
                    "paperzoo.video.tsn", "paperzoo.video.motionnet", "paperzoo.vq.audio")
 
 

@@ -12,7 +12,8 @@ from paperzoo.registry import create_model
 from paperzoo.video.base import count_parameters
 from paperzoo.video.motionnet import MotionNet, charbonnier, motion_loss, warp
 from paperzoo.video.tsn import cross_modality_init, rgb_difference
-from paperzoo.video.two_stream import fit_score_fusion, fuse_scores, stack_flow
+from paperzoo.video.fusion import fit_score_fusion, fuse_scores
+from paperzoo.video.two_stream import stack_flow
 
 SMALL = {"width": 0.125, "crop": 64}
 
@@ -86,7 +87,7 @@ def test_linear_score_fusion_learns_which_stream_to_trust():
     useless = torch.randn(400, 4, generator=g)
     scores = [useless.softmax(-1), informative.softmax(-1)]
     layer = fit_score_fusion([s[:300] for s in scores], labels[:300])
-    from paperzoo.video.two_stream import stacked_scores
+    from paperzoo.video.fusion import stacked_scores
 
     accuracy = (layer(stacked_scores([s[300:] for s in scores])).argmax(1) == labels[300:]).float().mean()
     assert accuracy >= (informative[300:].argmax(1) == labels[300:]).float().mean() - 0.02

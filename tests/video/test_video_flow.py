@@ -148,7 +148,7 @@ def test_a_denseflow_frame_folder_is_read_as_it_is_and_never_rewritten(tmp_path)
     """A frame folder with fewer flow fields than frames (like the shared one: 10 frames, 5 fields)."""
     from PIL import Image
 
-    from paperzoo.video.task import ClipReader
+    from paperzoo.video.data import ClipReader
     from paperzoo.video.flow import flow_fields
 
     folder = tmp_path / "clip"

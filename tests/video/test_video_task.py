@@ -198,7 +198,7 @@ def test_the_decoded_clip_cache_returns_what_decoding_returns(tmp_path, shapes, 
     import numpy as np
 
     from paperzoo.io.video import read_video
-    from paperzoo.video.task import ClipReader
+    from paperzoo.video.data import ClipReader
     from paperzoo.video.flow import compute_flow, read_flow_cache, write_flow_cache
 
     videos = sorted(shapes.glob("videos/*/*.mp4"))[:2]

@@ -41,7 +41,8 @@ from torch import nn
 from paperzoo.registry import register_model
 from paperzoo.video.base import InputSpec, VideoClassifier
 from paperzoo.video.transforms import KINETICS_MEAN, KINETICS_STD
-from paperzoo.video.two_stream import LateFusion, SpatialStream, TemporalStream
+from paperzoo.video.fusion import LateFusion
+from paperzoo.video.two_stream import SpatialStream, TemporalStream
 
 WIDTHS = (64, 128, 256, 512, 512, 1024)
 CHARBONNIER_ALPHA, CHARBONNIER_EPS = 0.4, 1e-3

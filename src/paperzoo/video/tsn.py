@@ -32,7 +32,8 @@ from paperzoo.errors import CheckpointError
 from paperzoo.registry import register_model
 from paperzoo.video.base import InputSpec, VideoClassifier
 from paperzoo.video.inception import InceptionNet
-from paperzoo.video.two_stream import LateFusion, stack_flow
+from paperzoo.video.fusion import LateFusion
+from paperzoo.video.two_stream import stack_flow
 
 MODALITIES = {"rgb": ("rgb", 1, 3), "rgb_diff": ("rgb", 5, 12), "flow": ("flow", 5, 10), "warped_flow": ("warped_flow", 5, 10)}
 DROPOUT = {"rgb": 0.8, "rgb_diff": 0.7, "flow": 0.7, "warped_flow": 0.7}
