@@ -88,9 +88,10 @@ class VideoClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))
 
-    def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor, *, step: int = 0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The loss the video task minimises, and extra terms to log; cross-entropy unless a model
-        trains several heads (two-stream) or has an auxiliary loss (MotionNet)."""
+        trains several heads (two-stream) or has an auxiliary loss (MotionNet). ``step``: the task's
+        global step, for models whose objective follows a schedule (Hidden Two-stream)."""
         return F.cross_entropy(self(x), y), {}
 
     def reset_head(self, num_classes: int, dropout: float | None = None) -> None:

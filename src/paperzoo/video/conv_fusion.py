@@ -98,7 +98,7 @@ class ConvFusionTwoStream(VideoClassifier):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return fuse_scores(list(self._both(x)), (1.0, 1.0)).log()
 
-    def training_loss(self, x: torch.Tensor, y: torch.Tensor):
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor, *, step: int = 0):
         fused, flow = self._both(x)
         lf, lt = F.cross_entropy(fused, y), F.cross_entropy(flow, y)
         return lf + lt, {"fused_loss": lf.detach(), "temporal_loss": lt.detach()}

@@ -56,10 +56,10 @@ class LateFusion(VideoClassifier):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return fuse_scores(list(self.stream_logits(x).values()), self.weights).log()
 
-    def training_loss(self, x: torch.Tensor, y: torch.Tensor):
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor, *, step: int = 0):
         total, parts = 0.0, {}
         for name, s in self.streams.items():
-            loss, extra = s.training_loss(self._stream_input(x, s), y)
+            loss, extra = s.training_loss(self._stream_input(x, s), y, step=step)
             total = total + loss
             parts[f"{name}_loss"] = loss.detach()
             parts.update({f"{name}_{k}": v for k, v in extra.items()})

@@ -25,8 +25,8 @@ stream is MotionNet followed by the temporal-stream ConvNet on the finest flows;
 is cross-entropy + ``motion_weight`` (1) x L_motion, so the classifier's gradient also shapes the flow.
 
 The paper first trains MotionNet alone on L_motion, then stacks it and fine-tunes end to end:
-``motion_pretrain_steps`` > 0 does that inside one run (the first that many training batches
-optimise L_motion only; the count is a buffer, so it survives checkpoints and ``--resume``).
+``motion_pretrain_steps`` > 0 does that inside one run: the training steps before it (the task's
+global step, passed to ``training_loss``, so ``--resume`` continues the schedule) optimise L_motion only.
 Trained jointly from scratch on the generated shapes, the flow collapsed towards zero: on those
 clips pixel + 0.1 x smoothness rates zero flow (0.031) better than Farneback's (0.035), so the
 smoothness weight is an option too (``smooth_weight``).
@@ -180,7 +180,6 @@ class HiddenTemporalStream(VideoClassifier):
         self.temporal = TemporalStream(num_classes=num_classes, tower=tower, width=width, crop=crop, length=length, dropout=dropout)
         self.feature_dim = self.temporal.feature_dim
         self.motion_weight, self.smooth_weight, self.motion_pretrain_steps = motion_weight, smooth_weight, motion_pretrain_steps
-        self.register_buffer("motion_steps_done", torch.zeros((), dtype=torch.long))
 
     def flow(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.motionnet(x)
@@ -192,11 +191,10 @@ class HiddenTemporalStream(VideoClassifier):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self._features(self.motionnet(x)[0])
 
-    def training_loss(self, x: torch.Tensor, y: torch.Tensor):
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor, *, step: int = 0):
         flows = self.motionnet(x)
         motion, terms = motion_loss(denormalize(x), flows, smooth=self.smooth_weight)
-        if self.motion_steps_done < self.motion_pretrain_steps:  # MotionNet alone: the classifier sees detached flow and gets no gradient
-            self.motion_steps_done += 1
+        if step < self.motion_pretrain_steps:  # MotionNet alone: the classifier sees detached flow and gets no gradient
             with torch.no_grad():
                 ce = F.cross_entropy(self.head(self._features(flows[0])), y)
             return motion, {"ce": ce, "motion": motion.detach(), **{k: v.detach() for k, v in terms.items()}}

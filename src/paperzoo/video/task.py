@@ -121,7 +121,7 @@ class VideoClassificationTask(BaseTask):
     def training_step(self, batch, batch_idx):
         x, y = batch
         x = self._clip_format(x)
-        loss, parts = self.model.training_loss(x, y)
+        loss, parts = self.model.training_loss(x, y, step=self.global_step)  # the task owns schedules (MotionNet first)
         self.log("train/loss", loss, prog_bar=True)
         for name, value in parts.items():
             self.log(f"train/{name}", value)
