@@ -87,7 +87,7 @@ def main(argv=None):
 
         levels = {}
         for n_levels in (1, 2, 3):
-            _, m, _ = run("vq/vqvae2_cifar10_small", tmp, [f"name=vq2_l{n_levels}", f"model.overrides.levels={n_levels}",
+            _, m, _ = run("vq/vqvae2_cifar10_small", tmp, [f"name=vq2_l{n_levels}", f"model.options.levels={n_levels}",
                                                           f"trainer.max_steps={a.level_steps}", f"trainer.val_every={a.level_steps}",
                                                           "trainer.progress_bar=false"])
             levels[n_levels] = {"mse": m["val/mse"], "nmse": m["val/nmse"], "psnr": m["val/psnr"]}

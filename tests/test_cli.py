@@ -130,7 +130,7 @@ def _model_of(cfg):
     if cfg.task == "separation":
         return create_model(m.name, num_slots=1 if m.variant == "autoencoder" else m.num_slots, slot_module=m.slot_module, **m.options)
     if cfg.task in ("vqvae", "vae"):
-        return create_model(m.name, **m.overrides)
+        return create_model(m.name, **m.options)
     if cfg.task == "vqvae_audio":
         return create_model(m.name, speakers=6, **m.options)
     if cfg.task == "classifier":

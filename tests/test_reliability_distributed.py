@@ -36,7 +36,7 @@ def assert_ranks_identical(rank_dir: Path) -> dict:
 def vqvae_config(tmp_path: Path, **quantizer) -> Path:
     return write_config(tmp_path / "vq.yaml", tmp_path / "runs", task="vqvae", name="vq", trainer=TRAINER,
                         optim={"name": "adam", "lr": 2e-3},
-                        model={"name": "vqvae_tiny", "overrides": {"num_codes": 32, **quantizer}},
+                        model={"name": "vqvae_tiny", "options": {"num_codes": 32, **quantizer}},
                         data={"source": "shapes", "n_train": 128, "n_val": 16, "batch_size": 16})
 
 

@@ -37,7 +37,7 @@ from paperzoo.engine.data import TensorDataModule
 @dataclass
 class VQVAEModelConfig:
     name: str = "vqvae_sonnet_cifar10"  # any vq-family model: vqvae_* or vqvae2_* (hierarchical)
-    overrides: dict = field(default_factory=dict)  # builder arguments, e.g. {num_codes: 256, restart_after: 100}
+    options: dict = field(default_factory=dict)  # builder arguments, e.g. {num_codes: 256, restart_after: 100}
 
 
 @dataclass
@@ -99,7 +99,7 @@ def to_model_pixels(images_uint8: torch.Tensor) -> torch.Tensor:
 class VQVAETask(BaseTask):
     def __init__(self, cfg: Config, train_variance: float):
         super().__init__(cfg)
-        self.build_model(cfg.model.name, **cfg.model.overrides)
+        self.build_model(cfg.model.name, **cfg.model.options)
         self.train_variance = train_variance
 
     def compile_targets(self):

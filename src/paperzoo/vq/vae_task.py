@@ -23,7 +23,7 @@ from paperzoo.vq.task import build_data as build_image_data
 @dataclass
 class VAEModelConfig:
     name: str = "vae_sonnet_cifar10"  # vae_sonnet_cifar10 | vae_tiny
-    overrides: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)  # builder arguments
 
 
 @dataclass
@@ -44,7 +44,7 @@ def build_data(cfg: Config, data_dir=None) -> TensorDataModule:
 class VAETask(BaseTask):
     def __init__(self, cfg: Config, train_variance: float):
         super().__init__(cfg)
-        self.build_model(cfg.model.name, **cfg.model.overrides)
+        self.build_model(cfg.model.name, **cfg.model.options)
         self.train_variance = train_variance
 
     def training_step(self, batch, batch_idx):
