@@ -160,3 +160,19 @@ def test_report_in_headless_chromium(cli, tmp_path):
     assert shot.stat().st_size > 10_000
     if not GIVEN_REPORT:
         shutil.copy(page_path, ARTIFACTS / "report.html")
+
+
+def test_report_shows_wall_time_and_throughput_and_single_points_as_numbers(cli, tmp_path):
+    config = write_config(tmp_path / "one.yaml", tmp_path / "runs", name="one",
+                          trainer={"max_steps": 12, "val_every": 50, "checkpoint_every": 12, "log_every": 4, "progress_bar": False})
+    assert cli("train", config)[0] == 0
+    run = only_run_dir(tmp_path / "runs", "one")
+    timing = json.loads((run / "timing.json").read_text())
+    page_run = read_run(run)
+    assert page_run.timing == timing and timing["steps"] == 12
+    assert len(page_run.series["val/accuracy"][0]) == 1  # validated once, at the last step
+    code, _, err = cli("report", run)
+    assert code == 0, err
+    page = (run / "report.html").read_text()
+    assert f"trained 12 steps (to step 12) in {timing['wall_seconds']:.1f} s wall time" in page
+    assert "logged once (no curve)" in page and "val/accuracy" in page.split("logged once (no curve)")[1]
