@@ -87,7 +87,7 @@ def main(argv=None):
         val_ce, val_ppl = [], []
         for i in range(0, len(test.waves), 16):
             w = fixed(test.waves[i : i + 16], cfg.data.crop)
-            _, parts = model.loss(w, test.speakers[i : i + 16])
+            _, parts = model.training_loss(w, test.speakers[i : i + 16])
             val_ce.append(float(parts["ce"]) * len(w))
             val_ppl.append(float(parts["perplexity"]))
     bits_per_sample = sum(val_ce) / len(test.waves) / math.log(2)

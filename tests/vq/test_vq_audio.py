@@ -71,7 +71,7 @@ def test_encoder_compresses_time_64x_and_the_loss_trains_all_parts():
     assert model.encode(wave).shape == (2, 16)  # 1024 / 64 latents, each one of K codes
     logits, vq = model(wave, speaker)
     assert logits.shape == (2, 256, 1024) and vq.quantized.shape == (2, 8, 16)
-    loss, parts = model.loss(wave, speaker)
+    loss, parts = model.training_loss(wave, speaker)
     loss.backward()
     assert model.encoder.net[0].weight.grad.abs().sum() > 0  # straight-through into the encoder
     assert model.decoder.layers[0].glob.weight.grad.abs().sum() > 0  # the speaker embedding learns

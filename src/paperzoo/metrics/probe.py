@@ -1,5 +1,6 @@
 """Classifiers used as measuring instruments: a small network trained on (x, y) tensors, its
-accuracy, and multinomial logistic regression (linear probes, score fusion)."""
+accuracy, and multinomial logistic regression (linear probes, score fusion); ``fit_random_batches``,
+the one Adam loop the package's small fits share (judges, latent priors, the 27-bit compressor)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,31 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def train_classifier(x: torch.Tensor, y: torch.Tensor, make_model: Callable[[], nn.Module], *, steps: int = 500, batch: int = 128,
-                     lr: float = 2e-3, seed: int = 0) -> nn.Module:
-    """A fresh ``make_model()`` trained with Adam on random mini-batches of (x, y); returned in eval mode."""
+def fit_random_batches(make_model: Callable[[], nn.Module], loss_of: Callable[[nn.Module, torch.Tensor], torch.Tensor], rows: int,
+                       *, steps: int, batch: int, lr: float, seed: int = 0, cosine: bool = False) -> nn.Module:
+    """A fresh ``make_model()`` (built after seeding torch with ``seed``) trained with Adam for ``steps``
+    mini-batches of random row indices in 0..rows-1: ``loss_of(model, idx)`` is the batch's loss; the
+    learning rate decays to 0 on a cosine when ``cosine``. Returned in eval mode."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = make_model().train()
     opt = torch.optim.Adam(model.parameters(), lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cosine else None
     for _ in range(steps):
-        idx = torch.randint(0, len(x), (min(batch, len(x)),), generator=gen)
-        loss = F.cross_entropy(model(x[idx]), y[idx])
+        loss = loss_of(model, torch.randint(0, rows, (min(batch, rows),), generator=gen))
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
     return model.eval()
+
+
+def train_classifier(x: torch.Tensor, y: torch.Tensor, make_model: Callable[[], nn.Module], *, steps: int = 500, batch: int = 128,
+                     lr: float = 2e-3, seed: int = 0) -> nn.Module:
+    """A fresh ``make_model()`` trained with Adam on random mini-batches of (x, y); returned in eval mode."""
+    return fit_random_batches(make_model, lambda m, idx: F.cross_entropy(m(x[idx]), y[idx]), len(x), steps=steps, batch=batch,
+                              lr=lr, seed=seed)
 
 
 @torch.no_grad()

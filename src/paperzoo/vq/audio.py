@@ -76,7 +76,7 @@ class AudioVQVAE(nn.Module):
         vq = self.quantize(wave)
         return self.decoder(mu_law_encode(wave), self.upsample(vq.quantized), speaker), vq
 
-    def loss(self, wave: torch.Tensor, speaker: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def training_loss(self, wave: torch.Tensor, speaker: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         logits, vq = self(wave, speaker)
         ce = F.cross_entropy(logits, mu_law_encode(wave))
         return ce + vq.loss, {"ce": ce.detach(), "vq": vq.loss.detach(), "perplexity": vq.perplexity.detach()}

@@ -74,20 +74,17 @@ def fit_code_prior(sequences: list[torch.Tensor], speakers: torch.Tensor, num_co
                    batch: int = 16, lr: float = 1e-3, seed: int = 0, **wavenet) -> WaveNet:
     """A WaveNet prior p(codes | speaker) trained by teacher forcing on code sequences (padded
     sequences are cut to a common random window of at most the shortest length in the batch)."""
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
+    from paperzoo.metrics.probe import fit_random_batches
+
     options = dict(residual=64, skip=128, layers=6, cycles=2) | wavenet
-    prior = WaveNet(classes=num_codes, global_classes=num_speakers, start=0, **options).train()
-    opt = torch.optim.Adam(prior.parameters(), lr)
-    for _ in range(steps):
-        idx = torch.randint(0, len(sequences), (min(batch, len(sequences)),), generator=gen)
+
+    def loss_of(prior, idx):
         length = min(len(sequences[i]) for i in idx.tolist())
         x = torch.stack([sequences[i][:length] for i in idx.tolist()])
-        loss = F.cross_entropy(prior(x, g=speakers[idx]), x)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return prior.eval()
+        return F.cross_entropy(prior(x, g=speakers[idx]), x)
+
+    return fit_random_batches(lambda: WaveNet(classes=num_codes, global_classes=num_speakers, start=0, **options), loss_of,
+                              len(sequences), steps=steps, batch=batch, lr=lr, seed=seed)
 
 
 @torch.no_grad()

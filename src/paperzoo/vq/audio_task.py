@@ -158,7 +158,7 @@ class AudioVQVAETask(BaseTask):
 
     def training_step(self, batch, batch_idx):
         wave, speaker = batch
-        loss, parts = self.model.loss(wave, speaker)
+        loss, parts = self.model.training_loss(wave, speaker)
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/ce", parts["ce"])
         self.log("train/perplexity", parts["perplexity"])
@@ -166,7 +166,7 @@ class AudioVQVAETask(BaseTask):
 
     def validation_step(self, batch, batch_idx):
         wave, speaker = batch
-        loss, parts = self.model.loss(wave, speaker)
+        loss, parts = self.model.training_loss(wave, speaker)
         n = len(wave)
         self.log("val/loss", loss, sync_dist=True, batch_size=n)
         self.log("val/ce", parts["ce"], sync_dist=True, batch_size=n, prog_bar=True)

@@ -46,7 +46,7 @@ class LatentCompressor(nn.Module):
     def _cond(self, quantized: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
         return quantized.reshape(len(quantized), -1, 1, 1).expand(-1, -1, *shape)
 
-    def loss(self, codes: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def training_loss(self, codes: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         vq = self.quantize(codes)
         ce = F.cross_entropy(self.decoder(codes, cond=self._cond(vq.quantized, codes.shape[1:])), codes)
         return ce + vq.loss, {"ce": ce.detach(), "vq": vq.loss.detach(), "perplexity": vq.perplexity.detach()}
@@ -65,17 +65,9 @@ class LatentCompressor(nn.Module):
 
 def fit_compressor(codes: torch.Tensor, first_codes: int, *, steps: int = 1500, batch: int = 64, lr: float = 1e-3, seed: int = 0,
                    **options) -> LatentCompressor:
-    """Train a ``LatentCompressor`` on first-level code maps (N, h, w); returned in eval mode."""
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = LatentCompressor(first_codes=first_codes, **options).train()
-    opt = torch.optim.Adam(model.parameters(), lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    for _ in range(steps):
-        idx = torch.randint(0, len(codes), (min(batch, len(codes)),), generator=gen)
-        loss, _ = model.loss(codes[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-    return model.eval()
+    """Train a ``LatentCompressor`` on first-level code maps (N, h, w) (Adam, cosine decay); returned in eval mode."""
+    from paperzoo.metrics.probe import fit_random_batches
+
+    return fit_random_batches(lambda: LatentCompressor(first_codes=first_codes, **options),
+                              lambda m, idx: m.training_loss(codes[idx])[0], len(codes), steps=steps, batch=batch, lr=lr,
+                              seed=seed, cosine=True)

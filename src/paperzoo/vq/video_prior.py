@@ -74,16 +74,8 @@ def fit_video_prior(codes: torch.Tensor, actions: torch.Tensor, num_codes: int, 
                     batch: int = 16, lr: float = 1e-3, seed: int = 0, **options) -> LatentVideoPrior:
     """Train a ``LatentVideoPrior`` on code clips (N, T, h, w) with actions (N,) by teacher forcing
     (Adam, cosine decay); returned in eval mode."""
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    prior = LatentVideoPrior(num_codes=num_codes, actions=num_actions, **options).train()
-    opt = torch.optim.Adam(prior.parameters(), lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    for _ in range(steps):
-        idx = torch.randint(0, len(codes), (min(batch, len(codes)),), generator=gen)
-        loss = prior.nll(codes[idx], actions[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-    return prior.eval()
+    from paperzoo.metrics.probe import fit_random_batches
+
+    return fit_random_batches(lambda: LatentVideoPrior(num_codes=num_codes, actions=num_actions, **options),
+                              lambda m, idx: m.nll(codes[idx], actions[idx]), len(codes), steps=steps, batch=batch, lr=lr,
+                              seed=seed, cosine=True)
