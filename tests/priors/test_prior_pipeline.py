@@ -17,7 +17,7 @@ def vq_run(tmp_path_factory):
         tmp / "vq.yaml", tmp / "runs", task="vqvae", name="vq",
         trainer={"max_steps": 40, "val_every": 40, "checkpoint_every": 40, "progress_bar": False},
         optim={"name": "adam", "lr": 2e-3},
-        model={"name": "vqvae_tiny", "overrides": {"num_codes": 32, "kmeans_init": True}},
+        model={"name": "vqvae_tiny", "options": {"num_codes": 32, "kmeans_init": True}},
         data={"source": "shapes", "n_train": 256, "n_val": 32, "batch_size": 32},
     )
     assert main(["train", str(config)]) == 0
@@ -78,7 +78,7 @@ def test_vqvae2_top_and_bottom_priors(cli, tmp_path):
     vq_cfg = write_config(
         tmp_path / "vq2.yaml", tmp_path / "runs", task="vqvae", name="vq2",
         trainer={"max_steps": 10, "val_every": 10, "checkpoint_every": 10, "progress_bar": False},
-        model={"name": "vqvae2_cifar10_small", "overrides": {"hidden": 16, "res_hidden": 8, "num_codes": 16}},
+        model={"name": "vqvae2_cifar10_small", "options": {"hidden": 16, "res_hidden": 8, "num_codes": 16}},
         data={"source": "shapes", "n_train": 64, "n_val": 16, "batch_size": 16},
     )
     assert main(["train", str(vq_cfg)]) == 0

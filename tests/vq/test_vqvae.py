@@ -45,7 +45,7 @@ def vq_config(tmp_path, **trainer):
         tmp_path / "vq.yaml", tmp_path / "runs", task="vqvae", name="vq",
         trainer={"max_steps": 120, "val_every": 40, "checkpoint_every": 60, "log_every": 10, "progress_bar": False, **trainer},
         optim={"name": "adam", "lr": 2e-3, "schedule": "constant"},
-        model={"name": "vqvae_tiny", "overrides": {"kmeans_init": True, "restart_after": 20}},
+        model={"name": "vqvae_tiny", "options": {"kmeans_init": True, "restart_after": 20}},
         data={"source": "shapes", "n_train": 512, "n_val": 64, "batch_size": 32},
     )
 
@@ -204,7 +204,7 @@ def test_vqvae2_trains_with_the_vqvae_task(cli, tmp_path):
     config = write_config(
         tmp_path / "vq2.yaml", tmp_path / "runs", task="vqvae", name="vq2",
         trainer={"max_steps": 20, "val_every": 20, "checkpoint_every": 20, "progress_bar": False},
-        model={"name": "vqvae2_cifar10_small", "overrides": {"hidden": 32, "res_hidden": 16}},
+        model={"name": "vqvae2_cifar10_small", "options": {"hidden": 32, "res_hidden": 16}},
         data={"source": "shapes", "n_train": 128, "n_val": 32, "batch_size": 16},
     )
     code, _, err = cli("train", config)
