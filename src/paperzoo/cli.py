@@ -30,7 +30,8 @@ EXAMPLES = {
   paperzoo train --resume runs/margin_blobs/<timestamp>""",
     "evaluate": "example:\n  paperzoo evaluate --model runs/margin_blobs/<timestamp>",
     "export": "example:\n  paperzoo export --model runs/margin_blobs/<timestamp> -o exported/margin\n  python -c \"import paperzoo; print(paperzoo.load('exported/margin'))\"",
-    "card": "examples:\n  paperzoo card exported/margin\n  paperzoo card runs/margin_blobs/<timestamp> --json",
+    "zoo": "examples:\n  paperzoo zoo list\n  paperzoo zoo check margin_cifar10 --data-dir ../shared/data\n  paperzoo card zoo:vqvae_sonnet_cifar10\n",
+    "card": "examples:\n  paperzoo card exported/margin\n  paperzoo card zoo:margin_cifar10\n  paperzoo card runs/margin_blobs/<timestamp> --json",
     "data": """examples:
   paperzoo data info
   paperzoo data download cifar10
@@ -89,8 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, help="export folder (replaced atomically)")
 
     p = _add(sub, "card", "print the model card of a run or an export")
-    p.add_argument("model", metavar="PATH", help="run directory or export directory")
+    p.add_argument("model", metavar="PATH", help="run directory, export directory or zoo:ENTRY")
     p.add_argument("--json", action="store_true", help="the whole card as JSON")
+
+    p = _add(sub, "zoo", "the shipped pretrained models (offline): list their cards, re-check them on real data")
+    zsub = p.add_subparsers(dest="zoo_command", metavar="ACTION", required=True, parser_class=_Parser)
+    z = zsub.add_parser("list", help="every entry with its data, training command, steps, time, metrics, size, sha256")
+    z.add_argument("--json", action="store_true", help="the cards as JSON")
+    z = zsub.add_parser("check", help="re-measure each entry's check on its fixed real subset against its card")
+    z.add_argument("entries", nargs="*", help="default: every entry")
+    z.add_argument("--data-dir", help="data root (default: $PAPERZOO_DATA, else ~/.cache/paperzoo)")
 
     p = _add(sub, "reconstruct", "encode images to discrete codes and decode them with a trained VQ-VAE")
     p.add_argument("images", nargs="+", help="image files (sides divisible by 4, e.g. 32x32 for CIFAR models)")
@@ -281,6 +290,44 @@ def cmd_card(args) -> None:
         print(f"  {name}: {f['bytes']} bytes, sha256 {f['sha256']}")
 
 
+def cmd_zoo(args) -> None:
+    import paperzoo.zoo as zoo
+
+    names = zoo.entry_names()
+    if args.zoo_command == "list":
+        cards = {n: zoo.card(n) for n in names}
+        if args.json:
+            print(json.dumps(cards, indent=2))
+            return
+        for name, card in cards.items():
+            z, t, check = card.get("zoo", {}), card.get("training", {}), card.get("zoo", {}).get("check", {})
+            size = sum(f["bytes"] for f in card.get("files", {}).values())
+            print(f"zoo:{name}  {card.get('architecture')} [{card.get('family')}]  {size / 1e6:.2f} MB")
+            print(f"  {z.get('about', '')}")
+            print(f"  data: {json.dumps(t.get('data'))}")
+            if z.get("prepare"):
+                print(f"  prepare: {z['prepare']}")
+            print(f"  command: {t.get('command')}  ({t.get('steps')} steps, seed {t.get('seed')}, "
+                  f"{z.get('train_seconds', 0) / 60:.1f} min on {z.get('machine', '?')})")
+            shown = {k: v for k, v in card.get("metrics", {}).items() if k.startswith(("val/", "eval/"))}
+            print(f"  metrics: {', '.join(f'{k} {v:.4g}' for k, v in sorted(shown.items()))}")
+            if check:
+                print(f"  check: {check['metric']} {check['value']:.4g} (+- {check['tolerance']:g}) on {check['subset']}")
+            print(f"  size / quality: {z.get('tradeoff', '')}")
+            for fname, f in card.get("files", {}).items():
+                print(f"  {fname}: sha256 {f['sha256']}")
+        return
+    from paperzoo.zoo.checks import verify
+
+    failed = []
+    for name in args.entries or names:
+        got, want, ok = verify(zoo.entry_path(name).name, args.data_dir)
+        print(f"{'ok  ' if ok else 'FAIL'} zoo:{name}  {got['metric']} {got['value']:.4g} (card {want['value']:.4g} +- {want['tolerance']:g})")
+        failed += [] if ok else [name]
+    if failed:
+        raise PaperzooError(f"{len(failed)} zoo entr{'y' if len(failed) == 1 else 'ies'} drifted from the card: {', '.join(failed)}")
+
+
 def cmd_data(args) -> None:
     from paperzoo.data import registry
 
@@ -469,7 +516,7 @@ def cmd_demo(args) -> None:
 
 
 COMMANDS = {"list": cmd_list, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export, "card": cmd_card,
-            "data": cmd_data, "losses": cmd_losses, "reconstruct": cmd_reconstruct, "extract-codes": cmd_extract_codes, "sample": cmd_sample,
+            "data": cmd_data, "zoo": cmd_zoo, "losses": cmd_losses, "reconstruct": cmd_reconstruct, "extract-codes": cmd_extract_codes, "sample": cmd_sample,
             "recommend": cmd_recommend, "separate": cmd_separate, "convert-speaker": cmd_convert_speaker, "predict": cmd_predict, "video": cmd_video, "report": cmd_report,
             "demo": cmd_demo}
 

@@ -34,6 +34,7 @@ from torch import nn
 from paperzoo.errors import CheckpointError
 from paperzoo.io.atomic import atomic_dir
 from paperzoo.io.checkpoints import last_checkpoint, read_checkpoint
+import paperzoo.zoo as zoo
 
 CARD_FORMAT = "paperzoo-export/1"
 # task name -> "module:class" of its inference object (imported on demand: io never imports a family)
@@ -176,7 +177,9 @@ def _read_export(path: Path) -> Bundle:
 
 
 def read_bundle(path: str | Path) -> Bundle:
-    """A run directory (its last checkpoint) or an export directory."""
+    """A run directory (its last checkpoint), an export directory or a zoo entry (``zoo:NAME``)."""
+    if zoo.is_zoo(path):
+        return _read_export(zoo.entry_path(path))
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such run or export directory")
@@ -220,6 +223,36 @@ class Pretrained(nn.Module):
 
     def extra_repr(self) -> str:
         return f"architecture={self.card.get('architecture')!r}, task={self.card.get('task')!r}"
+
+
+def pretrained_model(name: str, **kwargs) -> nn.Module:
+    """The bare network ``name`` with its zoo weights (eval mode), like timm's ``pretrained=True``.
+
+    ``kwargs`` change the recorded builder arguments (e.g. a new ``num_classes`` to fine-tune):
+    weights whose shape no longer fits (the new head) keep their fresh initialisation and a
+    warning names them; any other mismatch is an error."""
+    import warnings
+
+    bundle = read_bundle(zoo.PREFIX + zoo.entry_for(name))
+    if not kwargs:
+        model = bundle.build_model()
+        model.card = bundle.card
+        return model
+    from paperzoo.registry import create_model
+
+    model = create_model(bundle.model_name, **{**bundle.kwargs, **kwargs})
+    own = model.state_dict()
+    fits = {k: v for k, v in bundle.state.items() if k in own and own[k].shape == v.shape}
+    refitted = sorted(k for k in bundle.state if k in own and k not in fits)
+    result = model.load_state_dict(fits, strict=False)
+    missing = sorted(set(result.missing_keys) - set(refitted))
+    if missing or result.unexpected_keys:
+        raise CheckpointError(f"zoo weights of {name!r} do not fit {kwargs}: "
+                              f"{(missing or result.unexpected_keys)[0]} {'missing' if missing else 'unexpected'}")
+    if refitted:
+        warnings.warn(f"{name}: {', '.join(refitted)} re-initialised (shape changed by {kwargs})", stacklevel=2)
+    model.card = bundle.card
+    return model.eval()
 
 
 def load(path: str | Path) -> nn.Module:

@@ -48,8 +48,25 @@ class InputSpec:
     def total_frames(self) -> int:
         return self.frames * self.segments
 
+    @property
+    def flow_kind(self) -> str | None:
+        """``flow`` or ``warped_flow`` when the model reads one (never both), else None."""
+        kinds = [i for i in self.inputs if i in ("flow", "warped_flow")]
+        if len(kinds) > 1:
+            raise ValueError(f"a model reads at most one kind of flow, got {self.inputs}")
+        return kinds[0] if kinds else None
+
+    @property
+    def short_side(self) -> int:
+        """The short side clips are resized to before cropping (crop x 8/7 when the paper gives none)."""
+        return self.test_short_side or round(self.crop * 8 / 7)
+
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "inputs": list(self.inputs)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "InputSpec":
+        return cls(**{**d, "inputs": tuple(d["inputs"])})
 
 
 INPUT_CHANNELS = {"rgb": 3, "flow": 2, "warped_flow": 2}

@@ -15,10 +15,10 @@ from torch.utils.data import Dataset
 
 from paperzoo.data.moving_shapes import ensure_shapes_folder
 from paperzoo.data.video_lists import VideoList, read_video_list
-from paperzoo.errors import ConfigError, DataError
+from paperzoo.errors import DataError
 from paperzoo.io.video import read_video, video_info
 from paperzoo.video.flow import build_flow_cache, cache_folders, flow_fields, flow_root, read_flow_cache
-from paperzoo.video.predict import ViewSpec
+from paperzoo.video.base import InputSpec
 from paperzoo.video.transforms import eval_views, sample_view, train_view
 
 
@@ -119,7 +119,7 @@ class TrainClips:
     The augmentation of a batch is seeded by (seed, rows), so a resumed run sees the same batches.
     """
 
-    def __init__(self, reader: ClipReader, view: ViewSpec, flip: bool, seed: int):
+    def __init__(self, reader: ClipReader, view: InputSpec, flip: bool, seed: int):
         self.reader, self.view, self.flip, self.seed = reader, view, flip, seed
 
     def __len__(self) -> int:
@@ -138,7 +138,7 @@ class TrainClips:
 class ValClips(Dataset):
     """One centre clip (or the segments' centre snippets), centre crop per video."""
 
-    def __init__(self, reader: ClipReader, labels: list[int], view: ViewSpec):
+    def __init__(self, reader: ClipReader, labels: list[int], view: InputSpec):
         self.reader, self.labels, self.view = reader, labels, view
 
     def __len__(self) -> int:
@@ -151,16 +151,9 @@ class ValClips(Dataset):
         return eval_views(rgb, v.crop, v.short_side, 1, flow=flow)[0], self.labels[i]
 
 
-def flow_kind(inputs: tuple[str, ...]) -> str | None:
-    kinds = [i for i in inputs if i in ("flow", "warped_flow")]
-    if len(kinds) > 1:
-        raise ConfigError("a model reads at most one kind of flow")
-    return kinds[0] if kinds else None
-
-
-def prepare_flow(paths: list[Path], d: VideoDataConfig, inputs: tuple[str, ...]) -> list[Path] | None:
+def prepare_flow(paths: list[Path], d: VideoDataConfig, view: InputSpec) -> list[Path] | None:
     """The flow cache folders of ``paths``, computing what is missing (resumable)."""
-    kind = flow_kind(inputs)
+    kind = view.flow_kind
     if kind is None:
         return None
     folders = cache_folders(paths, flow_root(d.flow_dir), method=d.flow_method, fmt=d.flow_format, warped=kind == "warped_flow")

@@ -8,7 +8,6 @@ scores come from exactly the views training validated on: clips uniformly spaced
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,25 +15,9 @@ import torch
 
 from paperzoo.errors import InvalidArgumentError
 from paperzoo.io.bundle import Bundle, Pretrained
+from paperzoo.video.base import InputSpec
 from paperzoo.video.flow import compute_flow, dequantize, quantize, read_frames
 from paperzoo.video.transforms import multi_view_scores
-
-
-@dataclass(frozen=True)
-class ViewSpec:
-    """The view a video model was trained and validated on (its ``input_spec`` plus the short side)."""
-
-    frames: int
-    rate: int
-    crop: int
-    short_side: int
-    segments: int = 1
-    inputs: tuple[str, ...] = ("rgb",)
-
-    @property
-    def flow_kind(self) -> str | None:
-        kinds = [i for i in self.inputs if i in ("flow", "warped_flow")]
-        return kinds[0] if kinds else None
 
 
 def flow_as_trained(frames: np.ndarray, kind: str, method: str, fmt: str) -> np.ndarray:
@@ -53,8 +36,7 @@ class VideoPredictor(Pretrained):
         super().__init__(bundle)
         info = bundle.info
         self.classes: list[str] = list(info["classes"])
-        v = info["view"]
-        self.view = ViewSpec(v["frames"], v["rate"], v["crop"], v["short_side"], v.get("segments", 1), tuple(v["inputs"]))
+        self.view = InputSpec.from_dict(info["view"])
         self.flow_method, self.flow_format = info.get("flow_method", "farneback"), info.get("flow_format", "jpeg")
 
     @classmethod
@@ -97,6 +79,6 @@ class VideoPredictor(Pretrained):
         return [(self.classes[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist())]
 
 
-def predictor_info(classes: list[str], view: ViewSpec, flow_method: str, flow_format: str) -> dict:
-    return {"classes": list(classes), "view": {**asdict(view), "inputs": list(view.inputs)}, "flow_method": flow_method,
-            "flow_format": flow_format}
+def predictor_info(classes: list[str], view: InputSpec, flow_method: str, flow_format: str) -> dict:
+    """What ``VideoPredictor`` needs: class names, the trained view (an ``InputSpec``), the flow method."""
+    return {"classes": list(classes), "view": view.as_dict(), "flow_method": flow_method, "flow_format": flow_format}

@@ -20,7 +20,7 @@ Videos that cannot be opened are skipped with one warning line and counted (``in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict
 
 import lightning.pytorch as pl
@@ -34,8 +34,9 @@ from paperzoo.engine.data import step_loader
 from paperzoo.engine.task import BaseTask
 from paperzoo.errors import ConfigError
 from paperzoo.registry import create_model
+from paperzoo.video.base import InputSpec
 from paperzoo.video.data import ClipReader, TrainClips, ValClips, VideoDataConfig, load_lists, prepare_flow, readable
-from paperzoo.video.predict import ViewSpec, predictor_info
+from paperzoo.video.predict import predictor_info
 
 
 @dataclass
@@ -67,7 +68,7 @@ class Config(RunConfig):
 
 
 class VideoDataModule(pl.LightningDataModule):
-    def __init__(self, cfg: Config, train: VideoList, val: VideoList, view: ViewSpec):
+    def __init__(self, cfg: Config, train: VideoList, val: VideoList, view: InputSpec):
         super().__init__()
         d = cfg.data
         tp, tl, tn, skipped_train = readable(train, d.limit_train, "training")
@@ -75,7 +76,7 @@ class VideoDataModule(pl.LightningDataModule):
         if d.batch_size > len(tp):
             raise ConfigError(f"data.batch_size={d.batch_size} is larger than the training set ({len(tp)} videos)")
         flip = (d.source != "moving_shapes") if d.flip is None else d.flip
-        flows = prepare_flow(tp + vp, d, view.inputs)
+        flows = prepare_flow(tp + vp, d, view)
         self.train_clips = TrainClips(ClipReader(tp, tn, view.inputs, flows and flows[: len(tp)], d.cache_mb), view, flip, cfg.seed)
         self.train_labels = torch.tensor(tl)
         self.val_set = ValClips(ClipReader(vp, vn, view.inputs, flows and flows[len(tp) :], d.cache_mb), vl, view)
@@ -90,11 +91,16 @@ class VideoDataModule(pl.LightningDataModule):
         return DataLoader(self.val_set, batch_size=self.batch_size)
 
 
-def view_for(cfg: Config, model_spec) -> ViewSpec:
+def view_for(cfg: Config, model_spec: InputSpec) -> InputSpec:
+    """The model's input spec with the view training uses: ``data.short_side`` (default crop x 8/7), centre crop."""
     short = cfg.data.short_side or round(model_spec.crop * 8 / 7)
     if short < model_spec.crop:
         raise ConfigError(f"data.short_side={short} is smaller than the crop {model_spec.crop}")
-    return ViewSpec(model_spec.frames, model_spec.rate, model_spec.crop, short, model_spec.segments, tuple(model_spec.inputs))
+    try:
+        model_spec.flow_kind
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return replace(model_spec, test_short_side=short, test_crop=model_spec.crop)
 
 
 def build_data(cfg: Config, data_dir=None) -> VideoDataModule:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import paperzoo.zoo as zoo
 from paperzoo.errors import DataError, InvalidArgumentError
 from paperzoo.io.atomic import atomic_dir
 
@@ -66,7 +67,8 @@ def extract_codes(model_dir, out_dir, *, source: str = "cifar10", data_dir=None,
     num_codes = model.quantizers[0].num_codes
     if any(q.num_codes > 65536 for q in model.quantizers):
         raise InvalidArgumentError("codes are stored as uint16: K must be <= 65536")
-    meta = {"vq_model": str(Path(model_dir).resolve()), "num_codes": num_codes, "levels": len(model.quantizers),
+    source_model = model_dir if zoo.is_zoo(model_dir) else str(Path(model_dir).resolve())
+    meta = {"vq_model": source_model, "num_codes": num_codes, "levels": len(model.quantizers),
             "source": source, "recon_mse": {}, "counts": {}}
     arrays = {}
     for split in ("train", "test"):

@@ -1,0 +1,133 @@
+"""Train, export and check the model zoo (``src/paperzoo/zoo/<entry>/``) on the real data.
+
+Each entry is one ``paperzoo train`` command (its card shows it: rerunning it reproduces the
+weights, same seed, same numbers within noise), exported with ``paperzoo export``, then its check
+(``paperzoo.zoo.checks``) is measured on a small fixed real subset and written onto the card with
+a tolerance, so CI can re-measure it. Runs go to ``runs/zoo/`` (kept: a rerun only re-exports).
+
+Usage: PAPERZOO_DATA=../shared/data python bench/zoo.py [ENTRY ...] [--retrain]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "runs" / "zoo"
+ZOO = ROOT / "src" / "paperzoo" / "zoo"
+PAPERZOO = [str(Path(sys.executable).parent / "paperzoo")]  # the entry point: cards show `paperzoo train ...`
+
+# entry: config, overrides, what it is for, the size / quality trade-off, check tolerance
+ENTRIES = {
+    "margin_cifar10": dict(
+        config="losses/margin_cifar10", overrides=[],
+        about="linear L1-hinge margin classifier, CIFAR-10 airplane (-1) vs automobile (+1) from raw pixels",
+        tradeoff="3072 weights + the standardisation: the model is as small as the problem",
+        tolerance=0.002),
+    "vqvae_sonnet_cifar10": dict(
+        config="vq/vqvae_sonnet_cifar10", overrides=["trainer.precision=bf16-mixed", "trainer.compile=true"],
+        about="VQ-VAE (van den Oord et al. 2017), the DeepMind Sonnet example's CIFAR-10 setting: 8x8 latents, K=512",
+        tradeoff="the paper-scale CIFAR-10 model at its full 10k-step schedule (float32 weights)",
+        tolerance=1e-4),
+    "prior_cifar10": dict(
+        config="priors/prior_cifar10", needs="vqvae_sonnet_cifar10",
+        overrides=["model.class_conditional=true", "model.channels=64", "model.layers=6", "trainer.max_steps=3000",
+                   "trainer.val_every=1000", "trainer.checkpoint_every=1000", "data.codes_dir=codes/cifar10"],
+        about="class-conditional Gated PixelCNN over the VQ-VAE's CIFAR-10 codes (ships with that VQ-VAE inside)",
+        tradeoff="64 channels x 6 layers, 3000 steps: the paper's prior is 128 x 15 for far longer; "
+                 "this one fits a 2-core CPU and its sampler is fast",
+        tolerance=0.01),
+    "bpr_mf_luxury_beauty": dict(
+        config="recsys/bpr_mf_luxury_beauty", overrides=["trainer.max_steps=4000", "trainer.val_every=500"],
+        about="BPR-MF (Rendle et al. 2009), dim 64, on Amazon 2018 Luxury Beauty (5-core, chronological leave-one-out)",
+        tradeoff="the full model: every user and item embedding of the dataset (3,819 users, 1,581 items)",
+        tolerance=1e-4),
+    "audioslots_fsdd2mix": dict(
+        config="separation/audioslots_fsdd2mix", overrides=[],
+        about="AudioSlots (Reddy et al. 2023) at CPU scale on fsdd2mix: two FSDD speakers per 1 s mixture, 8 kHz",
+        tradeoff="audioslots_small (one ResNet block per stage, 2-layer query transformer of width 128) at 3000 steps: "
+                 "well below the paper's separation quality (see docs/RESULTS.md, AudioSlots)",
+        tolerance=0.05),
+    "r3d_18_shapes": dict(
+        config="video/r3d_18_shapes", overrides=[],
+        about="R3D-18 (Tran et al. 2018) at width 16 on moving shapes (10 motion classes; motion is the only label)",
+        tradeoff="width 16 (paper 64), 8x2 frames at 32x32: a CPU-scale 3D CNN",
+        tolerance=0.011),
+    "tsn_flow_shapes": dict(
+        config="video/tsn_flow_shapes", overrides=[],
+        about="TSN flow stream (Wang et al. 2016), 3 segments of 5 Farneback flow fields, on moving shapes",
+        tradeoff="BN-Inception at width 0.25, 64x64 crops: a CPU-scale flow stream",
+        tolerance=0.011),
+}
+
+
+def run(cmd: list[str], cwd: Path) -> None:
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, cwd=cwd, check=True)
+
+
+def latest_run(name: str) -> Path | None:
+    runs = sorted((RUNS / "runs" / name).glob("2*")) if (RUNS / "runs" / name).is_dir() else []
+    return runs[-1] if runs else None
+
+
+def train(entry: str, spec: dict, retrain: bool) -> Path:
+    name = spec["config"].split("/")[-1]
+    run_dir = latest_run(name)
+    if run_dir is None or retrain or not (run_dir / "timing.json").is_file():
+        if spec.get("needs"):  # the prior trains on the codes of the VQ-VAE entry
+            run(PAPERZOO + ["extract-codes", "--model", f"zoo:{spec['needs']}", "-o", "codes/cifar10"], RUNS)
+        run(PAPERZOO + ["train", spec["config"], *spec["overrides"]], RUNS)
+        run_dir = latest_run(name)
+    return run_dir
+
+
+def build(entry: str, spec: dict, retrain: bool) -> dict:
+    from paperzoo.zoo import checks
+
+    run_dir = train(entry, spec, retrain)
+    out = ZOO / entry
+    if out.exists():
+        shutil.rmtree(out)
+    run(PAPERZOO + ["export", "--model", str(run_dir), "-o", str(out)], RUNS)
+    card_path = out / "card.json"
+    card = json.loads(card_path.read_text())
+    timing = json.loads((run_dir / "timing.json").read_text())
+    card["zoo"] = {"about": spec["about"], "tradeoff": spec["tradeoff"], "train_seconds": timing["wall_seconds"],
+                   "machine": f"{os.cpu_count()} CPU cores"}
+    if spec.get("needs"):  # run before the training command
+        card["zoo"]["prepare"] = f"paperzoo extract-codes --model zoo:{spec['needs']} -o codes/cifar10"
+    card_path.write_text(json.dumps(card, indent=2))
+    start = time.perf_counter()
+    check = checks.measure(entry)
+    check["tolerance"] = spec["tolerance"]
+    check["seconds"] = round(time.perf_counter() - start, 1)
+    card["zoo"]["check"] = check
+    card_path.write_text(json.dumps(card, indent=2))
+    print(f"{entry}: {check['metric']} {check['value']:.4f} on {check['subset']}")
+    return card
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("entries", nargs="*", help=f"default: all of {', '.join(ENTRIES)}")
+    parser.add_argument("--retrain", action="store_true", help="train again even when a finished run exists")
+    args = parser.parse_args()
+    os.environ.setdefault("PAPERZOO_DATA", str(ROOT.parent / "shared" / "data"))
+    unknown = set(args.entries) - set(ENTRIES)
+    if unknown:
+        parser.error(f"unknown entries {sorted(unknown)}; entries: {', '.join(ENTRIES)}")
+    RUNS.mkdir(parents=True, exist_ok=True)
+    for entry in args.entries or ENTRIES:
+        build(entry, ENTRIES[entry], args.retrain)
+
+
+if __name__ == "__main__":
+    main()
