@@ -103,11 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "reconstruct", "encode images to discrete codes and decode them with a trained VQ-VAE")
     p.add_argument("images", nargs="+", help="image files (sides divisible by 4, e.g. 32x32 for CIFAR models)")
-    p.add_argument("--model", required=True, help="run directory or export directory of a VQ-VAE")
+    p.add_argument("--model", required=True, help="run directory, export directory or zoo:ENTRY of a VQ-VAE")
     p.add_argument("-o", "--out", required=True, help="output folder (replaced atomically)")
 
     p = _add(sub, "extract-codes", "encode a dataset once with a trained VQ-VAE (uint16 code maps for prior training)")
-    p.add_argument("--model", required=True, help="run directory or export directory of a VQ-VAE")
+    p.add_argument("--model", required=True, help="run directory, export directory or zoo:ENTRY of a VQ-VAE")
     p.add_argument("-o", "--out", required=True, help="output folder (replaced atomically)")
     p.add_argument("--data", default="cifar10", choices=["cifar10", "shapes"], help="which images to encode")
     p.add_argument("--limit", type=int, help="first N images of each split")
@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "sample", "sample code maps from a trained prior and decode them into images")
     p.add_argument("--model", dest="priors", action="append", required=True, metavar="PRIOR",
-                   help="run or export directory of a prior; for a VQ-VAE-2 give --model once per level")
+                   help="run directory, export directory or zoo:ENTRY of a prior; for a VQ-VAE-2 give --model once per level")
     p.add_argument("-o", "--out", required=True, help="output folder: samples.png, codes_l*.npy")
     p.add_argument("--n", type=int, default=64)
     p.add_argument("--class", dest="label", type=int, help="class index for a class-conditional prior")
@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "separate", "split a recording into its sources with a trained AudioSlots run (one wav per slot)")
     p.add_argument("mixture", help="audio file (any sample rate; stereo is downmixed)")
-    p.add_argument("--model", required=True, help="run or export directory of an AudioSlots model")
+    p.add_argument("--model", required=True, help="run directory, export directory or zoo:ENTRY of an AudioSlots model")
     p.add_argument("-o", "--out", required=True, help="output folder (replaced atomically): source_1.wav, source_2.wav, ...")
     p.add_argument("--mask", choices=["ibm", "wiener"], default="ibm")
     p.add_argument("--rate", type=int, help="sample rate of the written sources (default: the input's)")
@@ -133,20 +133,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "convert-speaker", "speaker conversion with a trained audio VQ-VAE: the same words in another voice")
     p.add_argument("audio", help="audio file (any sample rate: resampled; stereo: downmixed)")
     p.add_argument("--to", required=True, dest="speaker", help="target speaker name (as in the training data)")
-    p.add_argument("--model", required=True, help="run or export directory of a raw-audio VQ-VAE")
+    p.add_argument("--model", required=True, help="run directory, export directory or zoo:ENTRY of a raw-audio VQ-VAE")
     p.add_argument("-o", "--out", required=True, help="output WAV at the input's sample rate (written atomically)")
     p.add_argument("--temperature", type=float, default=1.0, help="WaveNet sampling temperature (default 1)")
     p.add_argument("--seed", type=int, default=0)
 
     p = _add(sub, "recommend", "top-K items for a user from a trained recommender run (training items excluded)")
-    p.add_argument("--model", required=True, help="run or export directory of a recommender")
+    p.add_argument("--model", required=True, help="run directory, export directory or zoo:ENTRY of a recommender")
     p.add_argument("--user", required=True, action="append", help="a user's original ID (as in the interaction file); repeat for several")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     p = _add(sub, "predict", "top-5 action classes of a video (file or frame folder) with a trained video run")
     p.add_argument("video", help="mp4 / avi / webm file, or a folder of img_00001.jpg ... frames")
-    p.add_argument("--model", required=True, help="run or export directory of a video classifier")
+    p.add_argument("--model", required=True, help="run directory, export directory or zoo:ENTRY of a video classifier")
     p.add_argument("--clips", type=int, default=3, help="uniformly spaced clips averaged (default 3)")
     p.add_argument("--crops", type=int, default=1, choices=[1, 3], help="crops per clip: 1 centre or 3 (default 1)")
     p.add_argument("--k", type=int, default=5)

@@ -34,6 +34,7 @@ from paperzoo.io.atomic import atomic_dir
 from paperzoo.io.audio import read_audio, write_audio
 
 UNSEEN_TEST_SPEAKERS = ("nicolas", "yweweler")
+SPLITS = ("seen", "unseen")
 PARTS = {"train": 0, "val": 1, "test": 2}
 _NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
 
@@ -104,7 +105,8 @@ def build_fsdd2mix(fsdd_root: str | Path, out_root: str | Path, *, splits=("seen
 
     length = round(seconds * sample_rate)
     with atomic_dir(out_root) as tmp:
-        for s, split in enumerate(splits):
+        for split in splits:
+            s = SPLITS.index(split) if split in SPLITS else len(SPLITS)  # seeds by name: a split's mixtures do not depend on which others are built
             for part, pool in _pools(recs, split).items():
                 if len({r[2] for r in pool}) < 2:
                     raise DataError(f"fsdd2mix {split}/{part} needs recordings of at least two speakers, found "

@@ -95,19 +95,21 @@ def check_recommender(model, card, data_dir) -> dict:
 def check_separation(model, card, data_dir, mixtures: int = 40) -> dict:
     """Mean SI-SNRi of ``model.separate`` (reference-free chunk alignment, IBM: what a user gets) on
     the first ``mixtures`` test mixtures of the split the entry was trained on."""
-    from paperzoo.data.fsdd2mix import ensure_fsdd2mix, read_mixture_csv
+    from paperzoo.data.fsdd2mix import build_fsdd2mix, read_mixture_csv
     from paperzoo.io.audio import read_audio
     from paperzoo.metrics.audio import separation_scores
 
     d = card["training"]["data"]
     rate, split = d.get("sample_rate", 8000), d.get("split", "seen")
-    root = ensure_fsdd2mix(data_dir, rate, splits=(split,))
-    rows = read_mixture_csv(root / split / "metadata" / "mixture_test_mix_clean.csv")[:mixtures]
     gains = []
-    for _, mix_path, source_paths in rows:
-        mix = torch.from_numpy(read_audio(mix_path, rate)[0])
-        refs = torch.stack([torch.from_numpy(read_audio(p, rate)[0]) for p in source_paths])
-        gains.append(separation_scores(model.separate(mix, rate), refs, mix)["si_snri"])
+    with tempfile.TemporaryDirectory() as tmp:  # the first test mixtures of fsdd2mix, identical to a full build's
+        root = build_fsdd2mix(require_dataset("fsdd", data_dir), Path(tmp) / "fsdd2mix", splits=(split,), sample_rate=rate,
+                              counts={"train": 0, "val": 0, "test": mixtures})
+        rows = read_mixture_csv(root / split / "metadata" / "mixture_test_mix_clean.csv")
+        for _, mix_path, source_paths in rows:
+            mix = torch.from_numpy(read_audio(mix_path, rate)[0])
+            refs = torch.stack([torch.from_numpy(read_audio(p, rate)[0]) for p in source_paths])
+            gains.append(separation_scores(model.separate(mix, rate), refs, mix)["si_snri"])
     return {"metric": "SI-SNRi dB (separate(): IBM, reference-free alignment)", "value": float(np.mean(gains)),
             "higher_is_better": True, "subset": f"fsdd2mix {split} test, the first {len(rows)} mixtures ({rate} Hz)"}
 
