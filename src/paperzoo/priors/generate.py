@@ -17,7 +17,7 @@ from paperzoo.priors.inference import PriorSampler, sample_chain
 
 def load_priors(paths) -> list[PriorSampler]:
     priors = []
-    for path in map(Path, paths):
+    for path in paths:  # a run, an export or zoo:ENTRY (a string: Path() would fold its prefix)
         prior = load(path)
         if not isinstance(prior, PriorSampler):
             raise InvalidArgumentError(f"{path} holds a {type(getattr(prior, 'model', prior)).__name__}, not a prior")
