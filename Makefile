@@ -20,13 +20,24 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) -e ".[dev,bench]"
 	touch $@
 
+# reference implementations for the weight-import tests (tests/reference), outside the venv's
+# site-packages: torchvision 0.28 is a CUDA build whose ops do not load on the CPU torch, and an
+# importable torchvision would be imported by torchmetrics during training. --no-deps: torch stays.
+REFERENCE := $(VENV)/reference
+$(VENV)/.installed-ref: $(VENV)/.installed-dev
+	rm -rf $(REFERENCE)
+	$(PIP) --no-deps --target $(REFERENCE) torchvision==0.28.0 pytorchvideo==0.1.5 fvcore==0.1.5.post20221221 \
+		iopath==0.1.10 parameterized==0.9.0
+	touch $@
+
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/paperzoo demo
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(VENV)/.installed-ref
 	$(VENV)/bin/python -m pytest -q
+	PAPERZOO_REFERENCE_TESTS=1 PYTHONPATH=$(REFERENCE) $(VENV)/bin/python -m pytest -q tests/reference
 
 # real-data benchmarks read the shared data folder unless PAPERZOO_DATA says otherwise
 bench: export PAPERZOO_DATA ?= ../shared/data

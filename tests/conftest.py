@@ -12,6 +12,9 @@ import yaml
 
 from paperzoo.cli import main
 
+# tests/reference needs torchvision and pytorchvideo on the path: `make test` runs it in its own process
+collect_ignore = [] if os.environ.get("PAPERZOO_REFERENCE_TESTS") else ["reference"]
+
 
 def write_config(path: Path, out_dir: Path, **sections) -> Path:
     """A margin-classifier config small enough to train in about a second."""

@@ -6,9 +6,19 @@ from paperzoo.registry import create_model as _create_model, list_models
 from paperzoo.version import __version__
 
 
-def create_model(name: str, *, pretrained: bool = False, **kwargs):
+def create_model(name: str, *, pretrained: bool = False, weights=None, **kwargs):
     """Build a registered model (timm style); ``pretrained=True`` loads its shipped zoo weights
-    (offline, sha256 checked; ``paperzoo zoo list`` shows the entries)."""
+    (offline, sha256 checked; ``paperzoo zoo list`` shows the entries); ``weights=`` an export
+    directory, or a released video checkpoint file (torchvision, pytorchvideo, I3D, C3D:
+    ``paperzoo weights list``), converted on the fly."""
+    if pretrained and weights is not None:
+        from paperzoo.errors import InvalidArgumentError
+
+        raise InvalidArgumentError("give pretrained=True or weights=..., not both")
+    if weights is not None:
+        from paperzoo.video.weights import model_with_weights
+
+        return model_with_weights(name, weights, **kwargs)
     if pretrained:
         from paperzoo.io.bundle import pretrained_model
 

@@ -31,6 +31,11 @@ EXAMPLES = {
     "evaluate": "example:\n  paperzoo evaluate --model runs/margin_blobs/<timestamp>",
     "export": "example:\n  paperzoo export --model runs/margin_blobs/<timestamp> -o exported/margin\n  python -c \"import paperzoo; print(paperzoo.load('exported/margin'))\"",
     "zoo": "examples:\n  paperzoo zoo list\n  paperzoo zoo check margin_cifar10 --data-dir ../shared/data\n  paperzoo card zoo:vqvae_sonnet_cifar10\n",
+    "weights": """examples:
+  paperzoo weights list
+  paperzoo weights import --from torchvision --arch r2plus1d_18 r2plus1d_18-91a641e6.pth -o exported/r2plus1d_k400
+  paperzoo weights import --from pytorchvideo --arch x3d_m X3D_M.pyth -o exported/x3d_m_k400
+  paperzoo predict clip.mp4 --model exported/x3d_m_k400""",
     "card": "examples:\n  paperzoo card exported/margin\n  paperzoo card zoo:margin_cifar10\n  paperzoo card runs/margin_blobs/<timestamp> --json",
     "data": """examples:
   paperzoo data info
@@ -92,6 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "card", "print the model card of a run or an export")
     p.add_argument("model", metavar="PATH", help="run directory, export directory or zoo:ENTRY")
     p.add_argument("--json", action="store_true", help="the whole card as JSON")
+
+    p = _add(sub, "weights", "released video weights (torchvision, pytorchvideo, I3D, C3D): list the layouts, import a file as an export")
+    wsub = p.add_subparsers(dest="weights_command", metavar="ACTION", required=True, parser_class=_Parser)
+    w = wsub.add_parser("list", help="every importable checkpoint: source, name, our architecture, labels, download URL")
+    w.add_argument("--json", action="store_true")
+    w = wsub.add_parser("import", help="convert a released checkpoint into an export (class names and input spec on its card)")
+    w.add_argument("file", help="the checkpoint file (.pth / .pyth / .pt / .pickle / .safetensors)")
+    w.add_argument("--from", dest="source", required=True, help="torchvision, pytorchvideo, i3d or c3d")
+    w.add_argument("--arch", required=True, help="the source's model name (paperzoo weights list)")
+    w.add_argument("-o", "--out", required=True, help="export folder (written only when every tensor fits)")
 
     p = _add(sub, "zoo", "the shipped pretrained models (offline): list their cards, re-check them on real data")
     zsub = p.add_subparsers(dest="zoo_command", metavar="ACTION", required=True, parser_class=_Parser)
@@ -288,6 +303,23 @@ def cmd_card(args) -> None:
     print(f"  versions: {', '.join(f'{k} {v}' for k, v in card.get('versions', {}).items())}")
     for name, f in card.get("files", {}).items():
         print(f"  {name}: {f['bytes']} bytes, sha256 {f['sha256']}")
+
+
+def cmd_weights(args) -> None:
+    from paperzoo.video import weights
+
+    if args.weights_command == "import":
+        out = weights.import_weights(args.file, args.source, args.arch, args.out)
+        print(f"imported {args.source} {args.arch} into {out} (paperzoo predict VIDEO --model {out})")
+        return
+    rows = [{"source": r.source, "name": r.name, "architecture": r.arch, "arguments": r.kwargs, "labels": r.labels,
+             "published_top1": r.top1, "url": r.url} for r in weights.REFERENCES.values()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        top1 = f"{r['published_top1']:.2f}" if r["published_top1"] else "-"
+        print(f"{r['source']:<13} {r['name']:<18} -> {r['architecture']:<18} {r['labels']:<12} top-1 {top1:<6} {r['url']}")
 
 
 def cmd_zoo(args) -> None:
@@ -516,7 +548,7 @@ def cmd_demo(args) -> None:
 
 
 COMMANDS = {"list": cmd_list, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export, "card": cmd_card,
-            "data": cmd_data, "zoo": cmd_zoo, "losses": cmd_losses, "reconstruct": cmd_reconstruct, "extract-codes": cmd_extract_codes, "sample": cmd_sample,
+            "data": cmd_data, "zoo": cmd_zoo, "weights": cmd_weights, "losses": cmd_losses, "reconstruct": cmd_reconstruct, "extract-codes": cmd_extract_codes, "sample": cmd_sample,
             "recommend": cmd_recommend, "separate": cmd_separate, "convert-speaker": cmd_convert_speaker, "predict": cmd_predict, "video": cmd_video, "report": cmd_report,
             "demo": cmd_demo}
 

@@ -141,11 +141,18 @@ def test_inflated_i3d_equals_2d_net_on_a_boring_video():
             m.running_mean.uniform_(-0.2, 0.2)
             m.running_var.uniform_(0.5, 1.5)
     net2d.eval()
-    net3d = create_model("i3d", num_classes=7, width=0.25, temporal_padding="replicate", inflate_from=net2d.state_dict()).eval()
+    # the 2D net pads symmetrically, so the 3D net must too (the released I3D's TF 'SAME' padding shifts even sizes)
+    net3d = create_model("i3d", num_classes=7, width=0.25, temporal_padding="replicate", padding="symmetric",
+                         inflate_from=net2d.state_dict()).eval()
     frame = torch.randn(2, 3, 64, 64)
     clip = frame[:, :, None].expand(-1, -1, 8, -1, -1).contiguous()
     with torch.no_grad():
         torch.testing.assert_close(net3d(clip), net2d(frame), rtol=1e-4, atol=1e-4)
+        # the logits are mostly the head's bias: the features, relative to their size, say more
+        out2d, out3d = net2d.forward_features(frame), net3d.forward_features(clip)
+        scale = out2d.abs().max()
+        assert scale > 0
+        torch.testing.assert_close(out3d / scale, out2d / scale, rtol=1e-4, atol=1e-4)
     w2 = net2d.features.Conv_1a[0].weight
     w3 = net3d.features.Conv_1a[0].weight
     assert w3.shape == (*w2.shape[:2], 7, *w2.shape[2:])

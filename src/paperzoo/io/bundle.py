@@ -193,11 +193,17 @@ def read_bundle(path: str | Path) -> Bundle:
 def export_run(run_dir: str | Path, out_dir: str | Path) -> Path:
     """Write the run's last weights, assets and model card to ``out_dir`` (atomically, files 0644)."""
     bundle = _read_run(Path(run_dir))
-    card = dict(bundle.card)
+    return write_export(out_dir, bundle.state, dict(bundle.card), bundle.assets)
+
+
+def write_export(out_dir: str | Path, state: dict[str, torch.Tensor], card: dict, assets: dict[str, torch.Tensor] | None = None) -> Path:
+    """An export folder: ``model.safetensors`` (+ ``assets.safetensors``) and ``card.json`` with the
+    sha256 and size of every file; written atomically (nothing half-written is left), files 0644."""
+    card = dict(card)
     with atomic_dir(out_dir) as tmp:
-        files = {"model.safetensors": {k: v.contiguous() for k, v in bundle.state.items()}}
-        if bundle.assets:
-            files["assets.safetensors"] = {k: v.contiguous() for k, v in bundle.assets.items()}
+        files = {"model.safetensors": {k: v.contiguous() for k, v in state.items()}}
+        if assets:
+            files["assets.safetensors"] = {k: v.contiguous() for k, v in assets.items()}
         card["files"] = {}
         for name, tensors in files.items():
             save_file(tensors, str(tmp / name))

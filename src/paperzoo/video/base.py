@@ -16,13 +16,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+KINETICS_MEAN = (0.45, 0.45, 0.45)  # the SlowFast / X3D / pytorchvideo convention
+KINETICS_STD = (0.225, 0.225, 0.225)
+INPUT_CHANNELS = {"rgb": 3, "flow": 2, "warped_flow": 2}
+
 
 @dataclass(frozen=True)
 class InputSpec:
     """One view as the paper feeds it: ``frames`` sampled every ``rate`` raw frames, ``crop`` x ``crop``.
 
     ``test_crop`` / ``test_short_side`` are the paper's test-time protocol (short side resized,
-    then crops); ``clips`` x ``crops`` views are averaged at test time.
+    then crops); ``clips`` x ``crops`` views are averaged at test time. ``mean`` / ``std`` normalise
+    the RGB channels (pixels in [0, 1]; the SlowFast / X3D / pytorchvideo convention by default;
+    imported weights carry their own, e.g. torchvision's Kinetics statistics or C3D's raw 0-255
+    pixels as mean 0, std 1/255) and ``flow_scale`` multiplies the flow channels (pixels; the
+    reference I3D flow stream reads flow / 20).
     """
 
     frames: int
@@ -34,6 +42,9 @@ class InputSpec:
     crops: int = 3
     inputs: tuple[str, ...] = ("rgb",)
     segments: int = 1
+    mean: tuple[float, float, float] = KINETICS_MEAN
+    std: tuple[float, float, float] = KINETICS_STD
+    flow_scale: float = 1.0
 
     def __post_init__(self):
         unknown = set(self.inputs) - set(INPUT_CHANNELS)
@@ -61,15 +72,24 @@ class InputSpec:
         """The short side clips are resized to before cropping (crop x 8/7 when the paper gives none)."""
         return self.test_short_side or round(self.crop * 8 / 7)
 
+    @property
+    def normalization(self) -> dict:
+        """Keyword arguments of the transforms' normalisation (``mean``, ``std``, ``flow_scale``)."""
+        return {"mean": self.mean, "std": self.std, "flow_scale": self.flow_scale}
+
     def as_dict(self) -> dict:
-        return {**asdict(self), "inputs": list(self.inputs)}
+        return {**asdict(self), "inputs": list(self.inputs), "mean": list(self.mean), "std": list(self.std)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "InputSpec":
-        return cls(**{**d, "inputs": tuple(d["inputs"])})
+        """Also reads specs written before ``mean`` / ``std`` / ``flow_scale`` existed (the defaults)."""
+        out = {**d, "inputs": tuple(d["inputs"])}
+        for key in ("mean", "std"):
+            if key in out:
+                out[key] = tuple(out[key])
+        return cls(**out)
 
 
-INPUT_CHANNELS = {"rgb": 3, "flow": 2, "warped_flow": 2}
 
 
 def split_inputs(x: torch.Tensor, spec: InputSpec) -> dict[str, torch.Tensor]:
@@ -124,6 +144,15 @@ class VideoClassifier(nn.Module):
 def global_pool(x: torch.Tensor) -> torch.Tensor:
     """(B, C, T, H, W) -> (B, C): average over time and space."""
     return x.mean(dim=(2, 3, 4))
+
+
+def window_pool(x: torch.Tensor, kernel: tuple[int, int, int]) -> torch.Tensor:
+    """(B, C, T, H, W) -> (B, C, T', H', W'): ``AvgPool3d(kernel, stride=1)`` as the released models' heads
+    pool (I3D / S3D: 2x7x7; SlowFast, X3D: the training clip's final map), the kernel clipped to the
+    map. Averaging the windows afterwards equals a global mean only at the training size: at larger
+    test crops the border positions count less, as in the reference implementations."""
+    k = tuple(min(a, b) for a, b in zip(kernel, x.shape[2:]))
+    return F.avg_pool3d(x, k, stride=1)
 
 
 def count_parameters(model: nn.Module) -> int:

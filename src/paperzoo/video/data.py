@@ -131,7 +131,7 @@ class TrainClips:
         for r in rows.tolist():
             idx = sample_view(self.reader.lengths[r], v.frames, v.rate, v.segments, "random", rng=rng)[0]
             rgb, flow = self.reader(r, idx)
-            out.append(train_view(rgb, v.crop, v.short_side, rng, self.flip, flow=flow))
+            out.append(train_view(rgb, v.crop, v.short_side, rng, self.flip, flow=flow, **v.normalization))
         return torch.stack(out)
 
 
@@ -148,7 +148,7 @@ class ValClips(Dataset):
         v = self.view
         idx = sample_view(self.reader.lengths[i], v.frames, v.rate, v.segments, "uniform")[0]
         rgb, flow = self.reader(i, idx)
-        return eval_views(rgb, v.crop, v.short_side, 1, flow=flow)[0], self.labels[i]
+        return eval_views(rgb, v.crop, v.short_side, 1, flow=flow, **v.normalization)[0], self.labels[i]
 
 
 def prepare_flow(paths: list[Path], d: VideoDataConfig, view: InputSpec) -> list[Path] | None:

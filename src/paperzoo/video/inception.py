@@ -13,12 +13,15 @@ Input ``(B, 3, 64, 224, 224)`` for I3D (64-frame training clips; the whole video
     Mixed_4b ... 4f                                                          -> 832 x 16 x 14^2
     pool    2x2x2, stride 2                                                  -> 832 x  8 x  7^2
     Mixed_5b, 5c                                                             -> 1024 x 8 x  7^2
-    average pool, dropout, linear (the paper's 1x1x1 logits conv averaged over time)
+    AvgPool3d 2x7x7 (stride 1), dropout, linear (the released models' 1x1x1 logits conv), averaged
+    over the pooled windows (``head_pool="global"``: one global average instead)
 
 An Inception block has four branches concatenated: 1x1x1; 1x1x1 -> 3x3x3; 1x1x1 -> 3x3x3 (the 2D
 net's 5x5 is 3x3 in I3D, as in the released model); 3x3x3 max-pool -> 1x1x1. S3D makes each 3x3x3
 conv separable (1x3x3 -> BN -> ReLU -> 3x1x1); S3D-G adds feature gating
 ``y = sigmoid(W mean(x) + b) * x`` on each branch output. Batch norm eps 1e-3 as in the TF models.
+I3D pads like the released TensorFlow model ('SAME': the stride-2 Conv_1a and pools put the odd
+pixel at the end; ``padding="symmetric"`` is PyTorch's); S3D pads symmetrically as torchvision's.
 
 Inflation (I3D sec. 2.3): a 2D k x k kernel becomes t x k x k by repeating it t times and dividing
 by t, so a temporally constant ("boring") video gives the 2D net's activations at every frame.
@@ -34,7 +37,7 @@ from torch import nn
 
 from paperzoo.errors import CheckpointError
 from paperzoo.registry import register_model
-from paperzoo.video.base import ClassifierHead, InputSpec, VideoClassifier
+from paperzoo.video.base import ClassifierHead, InputSpec, VideoClassifier, window_pool
 
 # (1x1, 3x3 reduce, 3x3, "5x5" reduce, "5x5", pool proj) per Mixed block, from GoogLeNet
 BLOCKS = {
@@ -46,31 +49,63 @@ BLOCKS = {
 BN_EPS = 1e-3
 
 
-class PadConv3d(nn.Conv3d):
-    """Conv3d whose temporal padding is zeros (default) or replicate; spatial padding stays zeros."""
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow 'SAME' padding (before, after) of one dimension: output ceil(size / stride), the odd
+    pixel at the end (the released I3D's Conv_1a and stride-2 pools pad 2 / 3 at 224, not 3 / 3)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
 
-    def __init__(self, *args, temporal_padding: str = "zeros", **kwargs):
+
+def _padded(x: torch.Tensor, kernel, stride, symmetric, same: bool, temporal: str, value: float = 0.0) -> torch.Tensor:
+    """``x`` (B, C, T, H, W) padded for a valid conv / pool: TF 'SAME' or symmetric; the temporal
+    padding by ``temporal`` ('zeros' or 'replicate'), the spatial one by ``value``."""
+    pads = [same_padding(n, k, s) if same else (p, p) for n, k, s, p in zip(x.shape[2:], kernel, stride, symmetric)]
+    (tb, ta), (hb, ha), (wb, wa) = pads
+    x = F.pad(x, (wb, wa, hb, ha, 0, 0), value=value) if hb or ha or wb or wa else x
+    if tb or ta:
+        x = F.pad(x, (0, 0, 0, 0, tb, ta), mode="replicate") if temporal == "replicate" else F.pad(x, (0, 0, 0, 0, tb, ta), value=value)
+    return x
+
+
+class PadConv3d(nn.Conv3d):
+    """Conv3d with explicit padding: symmetric (PyTorch's) or TF 'SAME' (``same=True``), and temporal
+    padding with zeros (default) or replicate; spatial padding is zeros."""
+
+    def __init__(self, *args, temporal_padding: str = "zeros", same: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.temporal_padding = temporal_padding
-        if temporal_padding == "replicate":
-            self.t_pad, self.padding = self.padding[0], (0, *self.padding[1:])
+        self.temporal_padding, self.same = temporal_padding, same
+        self.explicit = same or temporal_padding == "replicate"
+        if self.explicit:
+            self.symmetric, self.padding = self.padding, (0, 0, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.temporal_padding == "replicate" and self.t_pad:
-            x = F.pad(x, (0, 0, 0, 0, self.t_pad, self.t_pad), mode="replicate")
+        if self.explicit:
+            x = _padded(x, self.kernel_size, self.stride, self.symmetric, self.same, self.temporal_padding)
         return super().forward(x)
+
+
+class SameMaxPool3d(nn.MaxPool3d):
+    """MaxPool3d with TF 'SAME' padding (by -inf: the released model pads zeros after a ReLU, the same)."""
+
+    def __init__(self, kernel, stride):
+        super().__init__(kernel, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(_padded(x, self.kernel_size, self.stride, (0, 0, 0), True, "zeros", float("-inf")))
 
 
 class Unit(nn.Sequential):
     """conv (no bias) -> BN -> ReLU, in 2D or 3D; kernel given as (t, k) and ``t`` ignored in 2D."""
 
-    def __init__(self, cin: int, cout: int, t: int, k: int, stride=(1, 1), *, dims: int, temporal_padding: str = "zeros"):
+    def __init__(self, cin: int, cout: int, t: int, k: int, stride=(1, 1), *, dims: int, temporal_padding: str = "zeros",
+                 same: bool = False):
         if dims == 2:
             conv = nn.Conv2d(cin, cout, k, stride[1], k // 2, bias=False)
             bn = nn.BatchNorm2d(cout, eps=BN_EPS)
         else:
             conv = PadConv3d(cin, cout, (t, k, k), (stride[0], stride[1], stride[1]), (t // 2, k // 2, k // 2), bias=False,
-                             temporal_padding=temporal_padding)
+                             temporal_padding=temporal_padding, same=same)
             bn = nn.BatchNorm3d(cout, eps=BN_EPS)
         super().__init__(conv, bn, nn.ReLU(inplace=True))
 
@@ -94,21 +129,24 @@ class SelfGating(nn.Module):
         return x * w[:, :, None, None, None]
 
 
-def _pool(dims: int, t: int, k: int, stride_t: int, stride: int, pad_t: int, pad: int):
+def _pool(dims: int, t: int, k: int, stride_t: int, stride: int, pad_t: int, pad: int, same: bool = False):
     if dims == 2:
         return nn.MaxPool2d(k, stride, pad)
+    if same:
+        return SameMaxPool3d((t, k, k), (stride_t, stride, stride))
     return nn.MaxPool3d((t, k, k), (stride_t, stride, stride), (pad_t, pad, pad))
 
 
 class InceptionBlock(nn.Module):
-    def __init__(self, cin: int, widths: tuple[int, ...], *, dims: int, separable: bool, gating: bool, temporal_padding: str):
+    def __init__(self, cin: int, widths: tuple[int, ...], *, dims: int, separable: bool, gating: bool, temporal_padding: str,
+                 same: bool = False):
         super().__init__()
         c0, c1r, c1, c2r, c2, c3 = widths
 
         def unit(a, b, t, k):
             if separable and t > 1:
                 return SepUnit(a, b, t, k)
-            return Unit(a, b, t, k, dims=dims, temporal_padding=temporal_padding)
+            return Unit(a, b, t, k, dims=dims, temporal_padding=temporal_padding, same=same)
 
         self.branch0 = unit(cin, c0, 1, 1)
         self.branch1 = nn.Sequential(unit(cin, c1r, 1, 1), unit(c1r, c1, 3, 3))
@@ -128,12 +166,17 @@ class InceptionNet(VideoClassifier):
     """Inception-V1 in 2D (``dims=2``, input (B, 3, H, W)) or 3D (I3D / S3D / S3D-G)."""
 
     def __init__(self, *, num_classes: int, dims: int = 3, separable: bool = False, gating: bool = False, width: float = 1.0,
-                 dropout: float = 0.5, temporal_padding: str = "zeros", input_spec: InputSpec | None = None,
-                 in_channels: int | None = None):
+                 dropout: float = 0.5, temporal_padding: str = "zeros", padding: str = "symmetric", head_pool: str = "window",
+                 input_spec: InputSpec | None = None, in_channels: int | None = None):
         super().__init__()
         if temporal_padding not in ("zeros", "replicate"):
             raise ValueError("temporal_padding must be 'zeros' or 'replicate'")
-        self.dims, self.input_spec = dims, input_spec
+        if padding not in ("symmetric", "tf_same") or (padding == "tf_same" and (dims == 2 or separable)):
+            raise ValueError("padding must be 'symmetric' or (3D I3D only) 'tf_same'")
+        if head_pool not in ("window", "global"):
+            raise ValueError("head_pool must be 'window' or 'global'")
+        same = padding == "tf_same"
+        self.dims, self.input_spec, self.head_pool = dims, input_spec, head_pool
         # 3 for RGB; a 3D net takes its input spec's channels (2 for a flow I3D), a 2D one ``in_channels``
         self.in_channels = in_channels or (input_spec.channels if input_spec is not None else 3)
 
@@ -143,23 +186,23 @@ class InceptionNet(VideoClassifier):
         def unit(a, b, t, k, stride=(1, 1)):
             if separable:
                 return SepUnit(a, b, t, k, stride)
-            return Unit(a, b, t, k, stride, dims=dims, temporal_padding=temporal_padding)
+            return Unit(a, b, t, k, stride, dims=dims, temporal_padding=temporal_padding, same=same)
 
         layers = {
             "Conv_1a": unit(self.in_channels, w(64), 7, 7, (2, 2)),
-            "MaxPool_2a": _pool(dims, 1, 3, 1, 2, 0, 1),
+            "MaxPool_2a": _pool(dims, 1, 3, 1, 2, 0, 1, same),
             "Conv_2b": Unit(w(64), w(64), 1, 1, dims=dims),
             "Conv_2c": unit(w(64), w(192), 3, 3),
-            "MaxPool_3a": _pool(dims, 1, 3, 1, 2, 0, 1),
+            "MaxPool_3a": _pool(dims, 1, 3, 1, 2, 0, 1, same),
         }
         cin = w(192)
         for name, widths in BLOCKS.items():
             if name == "Mixed_4b":
-                layers["MaxPool_4a"] = _pool(dims, 3, 3, 2, 2, 1, 1)
+                layers["MaxPool_4a"] = _pool(dims, 3, 3, 2, 2, 1, 1, same)
             if name == "Mixed_5b":
-                layers["MaxPool_5a"] = _pool(dims, 2, 2, 2, 2, 0, 0)
+                layers["MaxPool_5a"] = _pool(dims, 2, 2, 2, 2, 0, 0, same)
             block = InceptionBlock(cin, tuple(w(c) for c in widths), dims=dims, separable=separable, gating=gating,
-                                   temporal_padding=temporal_padding)
+                                   temporal_padding=temporal_padding, same=same)
             layers[name], cin = block, block.out_channels
         self.features = nn.Sequential()
         for name, layer in layers.items():
@@ -169,6 +212,8 @@ class InceptionNet(VideoClassifier):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         y = self.features(x)
+        if self.dims == 3 and self.head_pool == "window":
+            y = window_pool(y, (2, 7, 7))  # the released models: AvgPool3d(2x7x7, stride 1), logits averaged over time
         return y.flatten(2).mean(2)
 
     def example_input(self, batch: int = 1, spec: InputSpec | None = None) -> torch.Tensor:
@@ -211,24 +256,28 @@ def inception_v1_2d(*, num_classes: int = 1000, width: float = 1.0, dropout: flo
 
 @register_model("i3d", family="video")
 def i3d(*, num_classes: int = 400, width: float = 1.0, frames: int = 64, rate: int = 1, crop: int = 224, dropout: float = 0.5,
-        temporal_padding: str = "zeros", inflate_from: dict | None = None, inputs: tuple[str, ...] = ("rgb",)) -> InceptionNet:
+        temporal_padding: str = "zeros", padding: str = "tf_same", head_pool: str = "window", inflate_from: dict | None = None,
+        inputs: tuple[str, ...] = ("rgb",)) -> InceptionNet:
     """I3D: Inception-V1 inflated to 3D; input 64x224x224 RGB (``inputs=("flow",)``: the flow stream,
-    2 channels); ``inflate_from`` a 2D state dict."""
-    net = InceptionNet(num_classes=num_classes, width=width, dropout=dropout, temporal_padding=temporal_padding,
-                       input_spec=_i3d_spec(frames, rate, crop, inputs))
+    2 channels); TF 'SAME' padding as the released model; ``inflate_from`` a 2D state dict."""
+    net = InceptionNet(num_classes=num_classes, width=width, dropout=dropout, temporal_padding=temporal_padding, padding=padding,
+                       head_pool=head_pool, input_spec=_i3d_spec(frames, rate, crop, inputs))
     if inflate_from is not None:
         net.load_state_dict(inflate_state_dict(inflate_from, net))
     return net
 
 
 @register_model("s3d", family="video")
-def s3d(*, num_classes: int = 400, width: float = 1.0, frames: int = 64, rate: int = 1, crop: int = 224, dropout: float = 0.5) -> InceptionNet:
+def s3d(*, num_classes: int = 400, width: float = 1.0, frames: int = 64, rate: int = 1, crop: int = 224, dropout: float = 0.5,
+        head_pool: str = "window") -> InceptionNet:
     """S3D: I3D with every 3x3x3 conv separable (1x3x3 then 3x1x1); 8.32M params with 400 classes."""
-    return InceptionNet(num_classes=num_classes, separable=True, width=width, dropout=dropout, input_spec=_i3d_spec(frames, rate, crop))
+    return InceptionNet(num_classes=num_classes, separable=True, width=width, dropout=dropout, head_pool=head_pool,
+                        input_spec=_i3d_spec(frames, rate, crop))
 
 
 @register_model("s3d_g", family="video")
-def s3d_g(*, num_classes: int = 400, width: float = 1.0, frames: int = 64, rate: int = 1, crop: int = 224, dropout: float = 0.5) -> InceptionNet:
+def s3d_g(*, num_classes: int = 400, width: float = 1.0, frames: int = 64, rate: int = 1, crop: int = 224, dropout: float = 0.5,
+          head_pool: str = "window") -> InceptionNet:
     """S3D-G: S3D plus feature gating on every Inception branch."""
-    return InceptionNet(num_classes=num_classes, separable=True, gating=True, width=width, dropout=dropout,
+    return InceptionNet(num_classes=num_classes, separable=True, gating=True, width=width, dropout=dropout, head_pool=head_pool,
                         input_spec=_i3d_spec(frames, rate, crop))

@@ -39,8 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from paperzoo.registry import register_model
-from paperzoo.video.base import InputSpec, VideoClassifier
-from paperzoo.video.transforms import KINETICS_MEAN, KINETICS_STD
+from paperzoo.video.base import KINETICS_MEAN, KINETICS_STD, InputSpec, VideoClassifier
 from paperzoo.video.fusion import LateFusion
 from paperzoo.video.two_stream import SpatialStream, TemporalStream
 

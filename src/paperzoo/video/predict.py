@@ -36,7 +36,7 @@ class VideoPredictor(Pretrained):
         super().__init__(bundle)
         info = bundle.info
         self.classes: list[str] = list(info["classes"])
-        self.view = InputSpec.from_dict(info["view"])
+        self.view = self.model.input_spec = InputSpec.from_dict(info["view"])  # the view the weights expect
         self.flow_method, self.flow_format = info.get("flow_method", "farneback"), info.get("flow_format", "jpeg")
 
     @classmethod
@@ -65,7 +65,8 @@ class VideoPredictor(Pretrained):
                     flow[np.minimum(idx, len(flow) - 1)] if flow is not None else None)
 
         return multi_view_scores(self.model, read, len(frames), frames=view.frames, rate=view.rate, crop_size=view.crop,
-                                 short_side=view.short_side, clips=clips, crops=crops, segments=view.segments)
+                                 short_side=view.short_side, clips=clips, crops=crops, segments=view.segments,
+                                 **view.normalization)
 
     def predict(self, path_or_frames, *, clips: int = 3, crops: int = 1, k: int = 5,
                 views: tuple[int, int] | None = None) -> list[tuple[str, float]]:

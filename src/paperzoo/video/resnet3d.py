@@ -16,6 +16,9 @@ t x 1 x 1 temporal conv, with M chosen so the parameter count matches the 3D con
 
     M = floor(t d^2 N_in N_out / (d^2 N_in + t N_out))
 
+MC3 (mixed convolutions, same paper): 3D convs in conv1 and conv2_x, 2D (1x3x3) convs and no
+temporal striding from conv3_x on ("3D early, 2D late").
+
 ``mid_channels="paper"`` applies the rule to every conv (stem included); ``"torchvision"``
 reproduces torchvision's layout (stem M = 45; a block's second conv reuses its first conv's M) so
 its weights load. Stage depths: 18 -> [2, 2, 2, 2], 34 -> [3, 4, 6, 3] basic blocks.
@@ -69,7 +72,7 @@ class BasicBlock(nn.Module):
 
 
 class ResNet3d(VideoClassifier):
-    """Generic R3D / R(2+1)D / R2D network; ``kind`` in {"3d", "2plus1d", "2d"}."""
+    """Generic R3D / MC3 / R(2+1)D / R2D network; ``kind`` in {"3d", "mc3", "2plus1d", "2d"}."""
 
     def __init__(self, *, depth: int, kind: str, num_classes: int, width: int = 64, dropout: float = 0.0,
                  mid_channels_rule: str = "paper", temporal_stride: bool = True, input_spec: InputSpec):
@@ -80,8 +83,10 @@ class ResNet3d(VideoClassifier):
             raise ValueError("mid_channels must be 'paper' or 'torchvision'")
         self.input_spec = input_spec
         widths = [width * 2**i for i in range(4)]
-        t_str = 2 if temporal_stride and kind != "2d" else 1
-        if kind == "3d":
+        if kind not in ("3d", "mc3", "2plus1d", "2d"):
+            raise ValueError("kind must be '3d', 'mc3', '2plus1d' or '2d'")
+        t_str = 2 if temporal_stride and kind not in ("2d", "mc3") else 1
+        if kind in ("3d", "mc3"):
             self.stem = conv_bn_act(3, width, (3, 7, 7), (1, 2, 2), (1, 3, 3))
         elif kind == "2d":
             self.stem = conv_bn_act(3, width, (1, 7, 7), (1, 2, 2), (0, 3, 3))
@@ -94,10 +99,10 @@ class ResNet3d(VideoClassifier):
             stride = 1 if i == 0 else 2
             ts = 1 if i == 0 else t_str
 
-            def make_conv(a, b, s, block_in, ts=ts):
-                if kind == "3d":
+            def make_conv(a, b, s, block_in, ts=ts, stage=i):
+                if kind == "3d" or (kind == "mc3" and stage == 0):
                     return nn.Conv3d(a, b, 3, (ts if s > 1 else 1, s, s), 1, bias=False)
-                if kind == "2d":
+                if kind in ("2d", "mc3"):
                     return nn.Conv3d(a, b, (1, 3, 3), (1, s, s), (0, 1, 1), bias=False)
                 # torchvision's rule: both convs of a block use M(block input, block output)
                 mid = mid_channels(block_in, b) if mid_channels_rule == "torchvision" else mid_channels(a, b)
@@ -130,6 +135,12 @@ def r3d_18(*, num_classes: int = 400, width: int = 64, frames: int = 16, rate: i
 def r3d_34(*, num_classes: int = 400, width: int = 64, frames: int = 16, rate: int = 1, crop: int = 112, dropout: float = 0.0) -> ResNet3d:
     """R3D-34 (Tran et al. 2018): [3, 4, 6, 3] basic 3x3x3 blocks; input 16x112x112."""
     return ResNet3d(depth=34, kind="3d", num_classes=num_classes, width=width, dropout=dropout, input_spec=_r3d_spec(frames, rate, crop))
+
+
+@register_model("mc3_18", family="video")
+def mc3_18(*, num_classes: int = 400, width: int = 64, frames: int = 16, rate: int = 1, crop: int = 112, dropout: float = 0.0) -> ResNet3d:
+    """MC3-18 (Tran et al. 2018): 3D convs in conv1 and conv2_x, 2D convs above; 11.7M params; input 16x112x112."""
+    return ResNet3d(depth=18, kind="mc3", num_classes=num_classes, width=width, dropout=dropout, input_spec=_r3d_spec(frames, rate, crop))
 
 
 @register_model("r2plus1d_18", family="video")

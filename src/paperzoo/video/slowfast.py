@@ -1,8 +1,10 @@
 """SlowFast (Feichtenhofer et al. 2019), R50 backbone, and its Slow-only / Fast-only ablations.
 
 The model takes one tensor of the Fast pathway's frames ``(B, 3, alpha*T, 224, 224)`` (4x16
-R50: T = 4, alpha = 8, so 32 frames sampled every 2 raw frames) and gives the Slow pathway every
-alpha-th of them (stride 16 in raw frames). Table 1 of the paper, T = 4, alpha = 8, beta = 1/8:
+R50: T = 4, alpha = 8, so 32 frames sampled every 2 raw frames) and gives the Slow pathway T of
+them, ``linspace(0, alpha*T - 1, T)`` rounded down as the released models were trained (SlowFast's
+``pack_pathway_output``, pytorchvideo's ``PackPathway``: frames 0, 10, 20, 31 of 32 for alpha 8;
+``slow_frames="stride"``: every alpha-th, 0, 8, 16, 24). Table 1 of the paper, T = 4, alpha = 8, beta = 1/8:
 
     stage   Slow (C)                        Fast (beta C)                     out (Slow | Fast)
     conv1   1x7x7, 64, stride 1x2x2         5x7x7, 8, stride 1x2x2            4x112^2 | 32x112^2
@@ -16,7 +18,10 @@ alpha-th of them (stride 16 in raw frames). Table 1 of the paper, T = 4, alpha =
 Lateral connections (after pool1, res2, res3, res4) go Fast -> Slow: a time-strided convolution
 (kernel 5x1x1, stride alpha x 1 x 1, 2 beta C outputs, BN, ReLU) whose output is concatenated to
 the Slow features ("time-strided convolution" fusion, the paper's default). Spatial strides sit on
-the first 1x3x3 conv of res3-res5. ``pathways="slow"`` / ``"fast"`` build the Slow-only / Fast-only
+the first 1x3x3 conv of res3-res5. Head: each pathway average-pooled over its training clip's final
+map (T x crop/32 x crop/32, stride 1; global at the training size), concatenated, dropout, fc, the
+windows averaged (the released models' head). ``slowfast_r50_8x8`` / ``slowfast_r101_8x8`` are the
+pytorchvideo hub settings (T = 8, alpha = 4, fusion kernel 7 / 5; R101: [3, 4, 23, 3] blocks). ``pathways="slow"`` / ``"fast"`` build the Slow-only / Fast-only
 ablations (no laterals; Fast-only reads all frames at beta width).
 """
 
@@ -26,7 +31,7 @@ import torch
 from torch import nn
 
 from paperzoo.registry import register_model
-from paperzoo.video.base import ClassifierHead, InputSpec, VideoClassifier, conv_bn_act, global_pool
+from paperzoo.video.base import ClassifierHead, InputSpec, VideoClassifier, conv_bn_act, window_pool
 
 R50_DEPTHS = (3, 4, 6, 3)
 
@@ -66,11 +71,16 @@ class Pathway(nn.Module):
 
 class SlowFast(VideoClassifier):
     def __init__(self, *, num_classes: int, alpha: int = 8, beta_inv: int = 8, width: int = 64, fusion_kernel: int = 5,
-                 pathways: str = "both", dropout: float = 0.5, depths=R50_DEPTHS, input_spec: InputSpec):
+                 pathways: str = "both", dropout: float = 0.5, depths=R50_DEPTHS, slow_frames: str = "linspace",
+                 input_spec: InputSpec):
         super().__init__()
         if pathways not in ("both", "slow", "fast"):
             raise ValueError("pathways must be 'both', 'slow' or 'fast'")
-        self.alpha, self.pathways, self.input_spec = alpha, pathways, input_spec
+        if slow_frames not in ("linspace", "stride"):
+            raise ValueError("slow_frames must be 'linspace' or 'stride'")
+        self.alpha, self.pathways, self.input_spec, self.slow_frames = alpha, pathways, input_spec, slow_frames
+        side = -(-input_spec.crop // 32)
+        self.pool_kernels = {"slow": (max(1, input_spec.frames // alpha), side, side), "fast": (input_spec.frames, side, side)}
         fast_w = width // beta_inv
         slow_t, fast_t = (1, 1, 3, 3), (3, 3, 3, 3)  # Slow uses temporal kernels only in res4 and res5
         lateral = pathways == "both"
@@ -85,22 +95,34 @@ class SlowFast(VideoClassifier):
         self.feature_dim = sum(p.out_channels for p in (self.slow, self.fast) if p is not None)
         self.head = ClassifierHead(self.feature_dim, num_classes, dropout)
 
+    def slow_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The Slow pathway's T = frames // alpha frames of the Fast pathway's clip (B, C, alpha T, H, W)."""
+        if self.slow_frames == "stride":
+            return x[:, :, :: self.alpha]
+        n = x.shape[2]
+        index = torch.linspace(0, n - 1, max(1, n // self.alpha), device=x.device).long()
+        return x.index_select(2, index)
+
+    def _pool(self, y: torch.Tensor, pathway: str) -> torch.Tensor:
+        return window_pool(y, self.pool_kernels[pathway]).flatten(2)  # (B, C, windows)
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         if self.pathways == "fast":
             f = self.fast.stem(x)
             for stage in self.fast.stages:
                 f = stage(f)
-            return global_pool(f)
-        s = self.slow.stem(x[:, :, :: self.alpha])
+            return self._pool(f, "fast").mean(2)
+        s = self.slow.stem(self.slow_input(x))
         if self.pathways == "slow":
             for stage in self.slow.stages:
                 s = stage(s)
-            return global_pool(s)
+            return self._pool(s, "slow").mean(2)
         f = self.fast.stem(x)
         for i in range(4):
             s = torch.cat([s, self.laterals[i](f)], 1)  # Fast -> Slow fusion before stage i
             s, f = self.slow.stages[i](s), self.fast.stages[i](f)
-        return torch.cat([global_pool(s), global_pool(f)], 1)
+        # the head's fc is linear, so fc(concat of each pathway's window mean) is the mean of its per-window scores
+        return torch.cat([self._pool(s, "slow").mean(2), self._pool(f, "fast").mean(2)], 1)
 
 
 def _spec(frames: int, rate: int, crop: int) -> InputSpec:
@@ -113,6 +135,22 @@ def slowfast_r50(*, num_classes: int = 400, alpha: int = 8, beta_inv: int = 8, w
     """SlowFast 4x16 R50 (alpha 8, beta 1/8), 34.48M params; input the Fast frames 32x224x224, rate 2."""
     return SlowFast(num_classes=num_classes, alpha=alpha, beta_inv=beta_inv, width=width, fusion_kernel=fusion_kernel,
                     dropout=dropout, depths=tuple(depths), input_spec=_spec(frames, rate, crop))
+
+
+@register_model("slowfast_r50_8x8", family="video")
+def slowfast_r50_8x8(*, num_classes: int = 400, width: int = 64, frames: int = 32, rate: int = 2, crop: int = 224, dropout: float = 0.5,
+                     depths: tuple = R50_DEPTHS) -> SlowFast:
+    """SlowFast 8x8 R50 (alpha 4, beta 1/8, fusion kernel 7: the pytorchvideo hub model); input 32x224x224, rate 2."""
+    return SlowFast(num_classes=num_classes, alpha=4, beta_inv=8, width=width, fusion_kernel=7, dropout=dropout,
+                    depths=tuple(depths), input_spec=_spec(frames, rate, crop))
+
+
+@register_model("slowfast_r101_8x8", family="video")
+def slowfast_r101_8x8(*, num_classes: int = 400, width: int = 64, frames: int = 32, rate: int = 2, crop: int = 224,
+                      dropout: float = 0.5) -> SlowFast:
+    """SlowFast 8x8 R101 (alpha 4, beta 1/8, fusion kernel 5, [3, 4, 23, 3] blocks: the pytorchvideo hub model)."""
+    return SlowFast(num_classes=num_classes, alpha=4, beta_inv=8, width=width, fusion_kernel=5, dropout=dropout,
+                    depths=(3, 4, 23, 3), input_spec=_spec(frames, rate, crop))
 
 
 @register_model("slow_only_r50", family="video")

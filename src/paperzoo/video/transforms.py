@@ -16,7 +16,8 @@ segment's centre - or ``num_clips`` evenly spaced positions - when testing).
 
 Optical flow rides along as extra channels after the RGB ones (see ``paperzoo.video.base``): the
 spatial transforms move it with the pixels and fix its values (resizing scales the displacement,
-a horizontal flip negates u); only the RGB channels are normalised.
+a horizontal flip negates u); the RGB channels are normalised with the model's mean / std and the
+flow channels multiplied by its ``flow_scale`` (``InputSpec.normalization``).
 """
 
 from __future__ import annotations
@@ -28,9 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from paperzoo.errors import InvalidArgumentError
-
-KINETICS_MEAN = (0.45, 0.45, 0.45)  # the SlowFast / X3D / pytorchvideo convention
-KINETICS_STD = (0.225, 0.225, 0.225)
+from paperzoo.video.base import KINETICS_MEAN, KINETICS_STD
 
 
 def clip_span(frames: int, rate: int) -> int:
@@ -152,27 +151,32 @@ def normalize(x: torch.Tensor, mean=KINETICS_MEAN, std=KINETICS_STD) -> torch.Te
     return (x - torch.tensor(mean).view(shape)) / torch.tensor(std).view(shape)
 
 
-def _normalize_rgb(x: torch.Tensor, rgb: bool) -> torch.Tensor:
-    """Normalise channels 0-2 of (C, T, H, W) or (B, C, T, H, W) when they are RGB; flow stays in pixels."""
-    if not rgb:
-        return x
+def normalize_input(x: torch.Tensor, rgb: bool, *, mean=KINETICS_MEAN, std=KINETICS_STD, flow_scale: float = 1.0) -> torch.Tensor:
+    """(C, T, H, W) or (B, C, T, H, W): channels 0-2 normalised when they are RGB, the rest (flow,
+    pixels) multiplied by ``flow_scale``."""
     c = 0 if x.dim() == 4 else 1
-    return torch.cat([normalize(x.narrow(c, 0, 3)), x.narrow(c, 3, x.shape[c] - 3)], c)
+    start = 3 if rgb else 0
+    parts = [normalize(x.narrow(c, 0, 3), mean, std)] if rgb else []
+    if x.shape[c] > start:
+        rest = x.narrow(c, start, x.shape[c] - start)
+        parts.append(rest * flow_scale if flow_scale != 1.0 else rest)
+    return torch.cat(parts, c)
 
 
 def train_view(frames: np.ndarray | None, crop_size: int, short_side: int, rng: np.random.Generator, flip: bool = True,
-               flow: np.ndarray | None = None) -> torch.Tensor:
-    """Training augmentation: short side to ``short_side``, random square crop, random flip, normalise."""
+               flow: np.ndarray | None = None, **normalization) -> torch.Tensor:
+    """Training augmentation: short side to ``short_side``, random square crop, random flip, normalise
+    (``normalization``: ``InputSpec.normalization``)."""
     has_flow = flow is not None
     x = random_crop(short_side_scale(to_clip(frames, flow), short_side, flow=has_flow), crop_size, rng)
     if flip and rng.random() < 0.5:
         x = horizontal_flip(x, flow=has_flow)
-    return _normalize_rgb(x, frames is not None)
+    return normalize_input(x, frames is not None, **normalization)
 
 
 def eval_views(frames: np.ndarray | None, crop_size: int, short_side: int, crops: int = 1,
-               flow: np.ndarray | None = None) -> torch.Tensor:
-    """(crops, C, T, S, S): short side to ``short_side`` then 1 centre crop or 3 crops."""
+               flow: np.ndarray | None = None, **normalization) -> torch.Tensor:
+    """(crops, C, T, S, S): short side to ``short_side`` then 1 centre crop or 3 crops, normalised."""
     x = short_side_scale(to_clip(frames, flow), short_side, flow=flow is not None)
     if crops == 1:
         views = [center_crop(x, crop_size)]
@@ -180,13 +184,13 @@ def eval_views(frames: np.ndarray | None, crop_size: int, short_side: int, crops
         views = three_crops(x, crop_size)
     else:
         raise InvalidArgumentError("crops must be 1 or 3")
-    return _normalize_rgb(torch.stack(views), frames is not None)
+    return normalize_input(torch.stack(views), frames is not None, **normalization)
 
 
 @torch.no_grad()
 def multi_view_scores(model: Callable[[torch.Tensor], torch.Tensor], read: Callable[[np.ndarray], tuple], num_frames: int, *,
                       frames: int, rate: int, crop_size: int, short_side: int, clips: int = 10, crops: int = 3,
-                      batch: int = 8, segments: int = 1) -> torch.Tensor:
+                      batch: int = 8, segments: int = 1, **normalization) -> torch.Tensor:
     """Video-level class probabilities: softmax scores averaged over ``clips`` x ``crops`` views.
 
     ``read(indices)`` returns ``(frames, flow)`` of one view: uint8 (T, H, W, 3) or None, and
@@ -195,7 +199,7 @@ def multi_view_scores(model: Callable[[torch.Tensor], torch.Tensor], read: Calla
     views = []
     for idx in sample_view(num_frames, frames, rate, segments, "uniform", num_clips=clips):
         rgb, flow = read(idx)
-        views.append(eval_views(rgb, crop_size, short_side, crops, flow=flow))
+        views.append(eval_views(rgb, crop_size, short_side, crops, flow=flow, **normalization))
     views = torch.cat(views)
     probs = torch.cat([model(views[i : i + batch]).softmax(-1) for i in range(0, len(views), batch)])
     return probs.mean(0)

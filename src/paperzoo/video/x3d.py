@@ -16,7 +16,12 @@ Table 1 of the paper (X3D-M shown, T x S^2 = 16 x 224^2):
     conv5   1x1^2, 432; pool; fc1 1x1^2, 2048 (no BN); dropout; fc2 num_classes
 
 Each block: 1x1x1 conv, BN, ReLU; 3x3x3 depthwise conv (spatial stride on a stage's first block),
-BN, squeeze-excitation (ratio 1/16, every other block), swish; 1x1x1 conv, BN; residual; ReLU.
+BN, squeeze-excitation (ratio 1/16, every other block), swish; 1x1x1 conv, BN; residual; ReLU. A
+stage's first block has a 1x1x1 projection shortcut, followed by BN only when it changes the width
+(res2 keeps 24 channels: a bare strided conv), as in the released models (pytorchvideo, SlowFast).
+Head: conv5, then ``AvgPool3d`` over the training clip's final map (frames x crop/32 x crop/32,
+stride 1), fc1 with ReLU per pooled window, and the windows averaged (one window at the training
+size; the released models' test-time behaviour at larger crops); ``head_pool="global"`` pools once.
 Widths: stage base widths 24 * 2^i (X2D: 12 ...) times gamma_w = 2, rounded to multiples of 8;
 inner width = gamma_b (2.25) x out; depth = ceil(gamma_d x [1, 2, 5, 3]). X3D-XS / S / M share the
 network (3.79M parameters with 400 classes) and differ in input: frames x rate x crop.
@@ -31,7 +36,7 @@ import torch
 from torch import nn
 
 from paperzoo.registry import register_model
-from paperzoo.video.base import ClassifierHead, InputSpec, VideoClassifier, conv_bn_act
+from paperzoo.video.base import ClassifierHead, InputSpec, VideoClassifier, conv_bn_act, window_pool
 
 BASE_DEPTHS = (1, 2, 5, 3)
 
@@ -94,7 +99,11 @@ class X3DBlock(nn.Module):
         self.se = SqueezeExcite(inner) if use_se else nn.Identity()
         self.swish = nn.SiLU()
         self.conv_c = conv_bn_act(inner, cout, 1, act=False)
-        self.shortcut = nn.Identity() if cin == cout and stride == 1 else conv_bn_act(cin, cout, 1, (1, stride, stride), act=False)
+        self.shortcut = nn.Identity()
+        if cin != cout:
+            self.shortcut = conv_bn_act(cin, cout, 1, (1, stride, stride), act=False)
+        elif stride != 1:  # a strided projection without BN (the released models' res2)
+            self.shortcut = nn.Sequential(nn.Conv3d(cin, cout, 1, (1, stride, stride), bias=False))
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -103,9 +112,14 @@ class X3DBlock(nn.Module):
 
 
 class X3D(VideoClassifier):
-    def __init__(self, spec: X3DSpec, *, num_classes: int, head_dim: int = 2048, dropout: float = 0.5, test_crop: int | None = None):
+    def __init__(self, spec: X3DSpec, *, num_classes: int, head_dim: int = 2048, dropout: float = 0.5, test_crop: int | None = None,
+                 head_pool: str = "window"):
         super().__init__()
-        self.spec = spec
+        if head_pool not in ("window", "global"):
+            raise ValueError("head_pool must be 'window' or 'global'")
+        self.spec, self.head_pool = spec, head_pool
+        side = math.ceil(spec.crop / 32)
+        self.pool_kernel = (spec.frames, side, side)
         self.input_spec = InputSpec(frames=spec.frames, rate=spec.rate, crop=spec.crop, test_short_side=test_crop or spec.crop,
                                     test_crop=test_crop or spec.crop, clips=10, crops=3)
         stem_out = round_width(spec.stem_width, spec.width)
@@ -128,22 +142,26 @@ class X3D(VideoClassifier):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv5(self.stages(self.stem(x)))
-        return self.fc1(y.mean(dim=(2, 3, 4)))
+        if self.head_pool == "global":
+            return self.fc1(y.mean(dim=(2, 3, 4)))
+        windows = window_pool(y, self.pool_kernel)  # (B, C, t, h, w)
+        return self.fc1(windows.permute(0, 2, 3, 4, 1)).mean(dim=(1, 2, 3))
 
 
-def x3d_from_spec(spec: X3DSpec, *, num_classes: int, dropout: float = 0.5, head_dim: int = 2048, test_crop: int | None = None) -> X3D:
-    return X3D(spec, num_classes=num_classes, dropout=dropout, head_dim=head_dim, test_crop=test_crop)
+def x3d_from_spec(spec: X3DSpec, *, num_classes: int, dropout: float = 0.5, head_dim: int = 2048, test_crop: int | None = None,
+                  head_pool: str = "window") -> X3D:
+    return X3D(spec, num_classes=num_classes, dropout=dropout, head_dim=head_dim, test_crop=test_crop, head_pool=head_pool)
 
 
 def _builder(name: str):
     def build(*, num_classes: int = 400, frames: int | None = None, rate: int | None = None, crop: int | None = None,
               depth: float | None = None, width: float | None = None, bottleneck: float | None = None,
-              stem_width: int | None = None, head_dim: int = 2048, dropout: float = 0.5) -> X3D:
+              stem_width: int | None = None, head_dim: int = 2048, dropout: float = 0.5, head_pool: str = "window") -> X3D:
         changes = {k: v for k, v in dict(frames=frames, rate=rate, crop=crop, depth=depth, width=width, bottleneck=bottleneck,
                                          stem_width=stem_width).items() if v is not None}
         spec = replace(SPECS[name], **changes)
         return x3d_from_spec(spec, num_classes=num_classes, dropout=dropout, head_dim=head_dim,
-                             test_crop=None if changes else TEST_CROPS[name])
+                             test_crop=None if changes else TEST_CROPS[name], head_pool=head_pool)
 
     s = SPECS[name]
     build.__doc__ = (f"{name.upper().replace('_', '-')}: {s.frames} frames x rate {s.rate} x {s.crop}^2 crop, "
