@@ -61,7 +61,8 @@ class _Cast(nn.Module):
         self.input_spec = getattr(model, "input_spec", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.contiguous(memory_format=torch.channels_last_3d)
+        if x.dim() == 5:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
         if self.dtype is None:
             return self.model(x)
         with torch.autocast("cpu", dtype=self.dtype):
@@ -75,6 +76,8 @@ def optimize_for_inference(model: nn.Module, *, channels_last: bool = True, dtyp
     fold_batch_norms(fast)
     for p in fast.parameters():
         p.requires_grad_(False)
-    if channels_last:
-        fast = fast.to(memory_format=torch.channels_last_3d)
+    if channels_last:  # 5D weights only (a 2D base, as TSN's, keeps its layout)
+        for p in fast.parameters():
+            if p.dim() == 5:
+                p.data = p.data.contiguous(memory_format=torch.channels_last_3d)
     return _Cast(fast, dtype) if channels_last or dtype is not None else fast
