@@ -25,7 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests" / "reference"), str(ROOT / ".venv" / "reference")]
 from _results import table, write_results  # noqa: E402
-from _torchvision_stub import install  # noqa: E402
+from _reference import install, randomized  # noqa: E402
 
 install()
 with warnings.catch_warnings():
@@ -57,19 +57,6 @@ PAPER = {
                                         (1, 3, 4, 224, 224), None),
 }
 SPEED = [("pytorchvideo", "x3d_m"), ("pytorchvideo", "slowfast_r50"), ("torchvision", "r2plus1d_18")]
-
-
-def randomized(model: torch.nn.Module) -> torch.nn.Module:
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                n = m.num_features
-                m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=g) * 0.1)
-    return model.eval()
 
 
 def feed(x: torch.Tensor, alpha: int | None):

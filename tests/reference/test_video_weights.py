@@ -24,25 +24,12 @@ from pytorchvideo.models.x3d import create_x3d
 from torchvision.models import video as tv
 
 import paperzoo
+from _reference import randomized
 from paperzoo.video.weights import REFERENCES, class_names
 
 LAYOUTS = Path(__file__).parent / "layouts"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pytorchvideo's torch.jit.script calls
 TOLERANCE = 1e-4
-
-
-def randomized(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Non-trivial batch-norm statistics and affine terms (eval mode uses them)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                n = m.num_features
-                m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=g) * 0.1)
-    return model.eval()
 
 
 def slow_frames(fast: torch.Tensor, alpha: int) -> torch.Tensor:
