@@ -39,7 +39,8 @@ from _results import RESULTS, table, write_results  # noqa: E402
 from _training import train_steps, validation_summary  # noqa: E402
 
 import paperzoo  # noqa: E402
-from paperzoo.data.moving_shapes import GENERATOR_VERSION  # noqa: E402
+from paperzoo.data.moving_shapes import CLASSES, GENERATOR_VERSION, true_flow  # noqa: E402
+from paperzoo.metrics.flow import flow_errors  # noqa: E402
 from paperzoo.engine.config import load_config  # noqa: E402
 from paperzoo.engine.run import quiet_lightning  # noqa: E402
 from paperzoo.io.video import read_video  # noqa: E402
@@ -50,6 +51,7 @@ from paperzoo.video.task import build_data  # noqa: E402
 from paperzoo.video.base import count_parameters, multiply_adds  # noqa: E402
 from paperzoo.video.flow import METHODS, compute_flow  # noqa: E402
 from paperzoo.video.motionnet import MotionNet  # noqa: E402
+from paperzoo.video.transforms import normalize_input, short_side_scale, to_clip  # noqa: E402
 from paperzoo.video.fusion import fit_score_fusion, fuse_scores, stacked_scores  # noqa: E402
 
 NAME = "video_flow"
@@ -64,6 +66,7 @@ MODELS = {
     "tsn_flow": "TSN flow",
     "tsn_warped_flow": "TSN warped flow",
     "hidden_temporal": "hidden temporal stream (MotionNet, no precomputed flow)",
+    "hidden_temporal_detached": "hidden temporal stream, MotionNet learning from its own loss only (classifier_grad 0)",
     "i3d": "I3D RGB (16 frames)",
     "i3d_flow": "I3D flow (16 fields)",
 }
@@ -75,9 +78,54 @@ FUSIONS = {
     "tsn rgb+warped 1:1.5": (("tsn_rgb", "tsn_warped_flow"), (1, 1.5), "TSN two-stream (RGB + warped flow)"),
     "tsn rgb+rgb_diff 1:1.5": (("tsn_rgb", "tsn_rgb_diff"), (1, 1.5), "TSN RGB + RGB difference"),
     "hidden_two_stream 1:1.5": (("two_stream_spatial", "hidden_temporal"), (1, 1.5), "Hidden Two-stream (spatial + MotionNet stream)"),
+    "hidden_two_stream detached 1:1.5": (("two_stream_spatial", "hidden_temporal_detached"), (1, 1.5),
+                                         "Hidden Two-stream, MotionNet stream with classifier_grad 0"),
     "two_stream_i3d 1:1": (("i3d", "i3d_flow"), (1, 1), "two-stream I3D (RGB + flow I3D)"),
 }
 TRAIN_SCORES = 500  # training clips scored for the linear fusion
+FLOW_CLIPS = 100  # test clips whose flow is scored against the true motion
+FIELDS = 10  # the flow fields of frames 0-10 (what the hidden stream's MotionNet reads)
+
+
+def _test_clips(root: Path, n: int | None = None):
+    """(decoded frames (16, 32, 32, 3), true flow (15, 32, 32, 2), moving mask) of the first ``n`` test clips."""
+    meta = json.loads((root / "meta.json").read_text())
+    for index in range(meta["train"], meta["train"] + (n or FLOW_CLIPS)):
+        label = index % len(CLASSES)
+        frames = read_video(root / "videos" / CLASSES[label] / f"v_{CLASSES[label]}_{index:06d}.mp4")
+        flow, mask = true_flow(index, seed=meta["seed"], frames=meta["frames"], size=meta["size"], label=label)
+        yield frames, flow, mask
+
+
+def _scored(pairs) -> dict:
+    """Mean EPE / cosine over clips of (predicted, true, mask) fields, each clip weighted alike."""
+    scores = [flow_errors(p, t, m) for p, t, m in pairs]
+    return {k: float(np.nanmean([x[k] for x in scores])) for k in ("epe", "cosine")}
+
+
+def flow_quality_baselines(root: Path) -> dict:
+    """Zero flow and the OpenCV methods on the test clips' first FIELDS fields, against the true motion (32x32)."""
+    clips = list(_test_clips(root))
+    out = {"zero": _scored((np.zeros_like(f[:FIELDS]), f[:FIELDS], m[:FIELDS]) for _, f, m in clips)}
+    for method in ("farneback", "dis", "tvl1"):
+        out[method] = _scored((compute_flow(x[: FIELDS + 1], method), f[:FIELDS], m[:FIELDS]) for x, f, m in clips)
+    return out
+
+
+@torch.no_grad()
+def motionnet_flow_quality(run_dir: Path, root: Path) -> dict:
+    """The trained hidden stream's MotionNet flow (at its 64x64 input, averaged back to 32x32 and halved) vs the true motion."""
+    model = paperzoo.load(run_dir).model
+    spec = model.input_spec
+    pairs = []
+    for frames, flow, mask in _test_clips(root):
+        x = normalize_input(short_side_scale(to_clip(frames[: FIELDS + 1]), spec.short_side), True)[None]
+        finest = model.motionnet(x)[0]  # (1, 2 FIELDS, 64, 64), (u1, v1, u2, v2, ...)
+        scale = finest.shape[-1] // flow.shape[2]
+        pred = torch.nn.functional.avg_pool2d(finest, scale) / scale
+        pred = pred.reshape(FIELDS, 2, *pred.shape[-2:]).permute(0, 2, 3, 1).numpy()
+        pairs.append((pred, flow[:FIELDS], mask[:FIELDS]))
+    return _scored(pairs)
 
 
 @torch.no_grad()
@@ -101,7 +149,8 @@ def run_model(name: str, steps: int, out: Path, scores_dir: Path) -> dict:
     train_scores, train_labels = softmax_scores(run_dir, "train", TRAIN_SCORES)
     np.savez(scores_dir / f"{name}.npz", test=test, labels=labels, train=train_scores, train_labels=train_labels)
     small = create_model(cfg.model.name, num_classes=10, **cfg.model.options)
-    return {"model": name, "dataset": DATASET, "what": MODELS[name], "steps": steps, "train_seconds": seconds,
+    quality = {"flow_quality": motionnet_flow_quality(run_dir, ensure_moving_shapes(cfg.data))} if name.startswith("hidden_temporal") else {}
+    return {**quality, "model": name, "dataset": DATASET, "what": MODELS[name], "steps": steps, "train_seconds": seconds,
             "top1": float((test.argmax(1) == labels).mean()), "params": count_parameters(small),
             "gflops": multiply_adds(small) / 1e9,
             **{k: v for k, v in validation_summary(run_dir).items() if k in ("train_clips_per_s", "curve")}}
@@ -165,8 +214,11 @@ def flow_costs(root: Path) -> list[dict]:
     return rows
 
 
-def markdown(rows: list[dict], fusions: list[dict], costs: list[dict], steps: list[int]) -> str:
+def markdown(rows: list[dict], fusions: list[dict], costs: list[dict], steps: list[int], quality: dict | None = None) -> str:
     by = {r["model"]: r for r in rows}
+    quality_rows = [[m, f"{q['epe']:.3f}", f"{q['cosine']:.2f}"] for m, q in (quality or {}).items()]
+    quality_rows += [[f"MotionNet of {r['model']} ({r['steps']} steps, top-1 {100 * r['top1']:.1f}%)", f"{r['flow_quality']['epe']:.3f}",
+                      f"{r['flow_quality']['cosine']:.2f}"] for r in rows if "flow_quality" in r]
     body = [[r["model"], r["what"], f"{100 * r['top1']:.1f}", f"{r['params'] / 1e6:.2f}M", f"{r['gflops']:.3f}",
              f"{r['train_clips_per_s']:.0f}" if r.get("train_clips_per_s") else "-", f"{r['train_seconds'] / 60:.1f} min"] for r in rows]
     body += [[f["model"], f["what"], f"{100 * f['top1']:.1f}", "", "", "", ""] for f in fusions]
@@ -197,6 +249,10 @@ def markdown(rows: list[dict], fusions: list[dict], costs: list[dict], steps: li
             + "\n\nClaims:\n" + "".join(f"- {c}\n" for c in claims)
             + "\nFlow computation cost on this CPU (one flow field = one frame pair):\n\n"
             + table(["frames", "method", "ms / field"], cost_body)
+            + (f"\n\nFlow against the true motion (`paperzoo.data.moving_shapes.true_flow`), on the moving pixels of the first "
+               f"{FLOW_CLIPS} test clips, fields 0-{FIELDS - 1} at 32x32 (MotionNet: its 64x64 flow averaged down and halved). "
+               "EPE: mean end-point error in pixels; cosine: direction agreement where the truth moves > 0.1 px "
+               "(`paperzoo.metrics.flow`):\n\n" + table(["flow", "EPE (px)", "cosine"], quality_rows) if quality_rows else "")
             + "\n\nValidation top-1 during training (step: top-1): "
             + "; ".join(f"{r['model']} " + ", ".join(f"{s}: {100 * a:.0f}" for s, a in r["curve"]) for r in rows) + "\n")
 
@@ -206,6 +262,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--models", nargs="*", default=list(MODELS))
     p.add_argument("--costs-only", action="store_true", help="only re-measure the flow costs (run it alone: they are timings)")
+    p.add_argument("--keep-costs", action="store_true", help="keep the flow costs of the last run (timings need a quiet machine)")
     args = p.parse_args(argv)
     unknown = sorted(set(args.models) - set(MODELS))
     if unknown:
@@ -220,8 +277,10 @@ def main(argv=None):
     # stream can be fused with streams trained earlier without retraining them
     scores_dir = RESULTS.parents[1] / "docs" / "video_flow_scores"
     scores_dir.mkdir(parents=True, exist_ok=True)
-    costs = flow_costs(root)
+    costs = old.get("flow_costs") if args.keep_costs and old.get("flow_costs") else flow_costs(root)
     print(table(["frames", "method", "ms / field"], [[c["size"], c["method"], f"{c['ms_per_field']:.2f}"] for c in costs]), flush=True)
+    quality = flow_quality_baselines(root)
+    print(quality, flush=True)
     out = Path(tempfile.mkdtemp(prefix="bench_video_flow_"))
     for name in [] if args.costs_only else args.models:
         row = run_model(name, args.steps, out, scores_dir)
@@ -230,12 +289,13 @@ def main(argv=None):
         ordered = [rows[m] for m in MODELS if m in rows]
         fusions = fusion_rows(scores_dir)
         steps = sorted({r["steps"] for r in ordered})
-        write_results(NAME, {"settings": vars(args), "rows": ordered, "fusions": fusions, "flow_costs": costs},
-                      markdown(ordered, fusions, costs, steps))
+        write_results(NAME, {"settings": vars(args), "rows": ordered, "fusions": fusions, "flow_costs": costs, "flow_quality": quality},
+                      markdown(ordered, fusions, costs, steps, quality))
     ordered = [rows[m] for m in MODELS if m in rows]
     fusions = fusion_rows(scores_dir)
-    text = markdown(ordered, fusions, costs, sorted({r["steps"] for r in ordered}) or [args.steps])
-    write_results(NAME, {"settings": old.get("settings", vars(args)), "rows": ordered, "fusions": fusions, "flow_costs": costs}, text)
+    text = markdown(ordered, fusions, costs, sorted({r["steps"] for r in ordered}) or [args.steps], quality)
+    write_results(NAME, {"settings": old.get("settings", vars(args)), "rows": ordered, "fusions": fusions, "flow_costs": costs,
+                         "flow_quality": quality}, text)
     print(text)
 
 

@@ -240,6 +240,35 @@ def test_motion_pretraining_trains_motionnet_alone_then_everything():
     assert "motion_steps_done" not in model.state_dict()  # the schedule is the task's clock, not model state
 
 
+def _motionnet_gradient(classifier_grad: float, *, motion_only: bool = False):
+    """MotionNet's gradient from one training loss (or from its own loss alone), same weights and clip."""
+    from paperzoo.video.motionnet import denormalize
+
+    torch.manual_seed(0)
+    model = create_model("hidden_temporal", num_classes=5, motion_width=0.125, levels=3, length=3, dropout=0.0,
+                         classifier_grad=classifier_grad, **SMALL)
+    for p in model.motionnet.predict.parameters():  # leave the zero-flow start, so flow reaches the classifier
+        torch.nn.init.normal_(p, std=0.01)
+    x, y = clip_for(model), torch.tensor([0, 1])
+    if motion_only:
+        motion_loss(denormalize(x), model.motionnet(x), smooth=model.smooth_weight)[0].backward()
+    else:
+        loss, parts = model.training_loss(x, y)
+        assert loss.item() == pytest.approx((parts["ce"] + parts["motion"]).item(), rel=1e-5)  # the values do not change
+        loss.backward()
+        assert sum(p.grad.abs().sum() for p in model.temporal.parameters()) > 0  # the ConvNet learns either way
+    return torch.cat([p.grad.flatten() for p in model.motionnet.parameters()])
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.5])
+def test_classifier_grad_scales_the_classifier_gradient_that_reaches_motionnet(scale):
+    """classifier_grad 0: MotionNet learns from its own loss alone; 0.5: plus half the classifier's gradient."""
+    own = _motionnet_gradient(1.0, motion_only=True)
+    from_classifier = _motionnet_gradient(1.0) - own
+    assert from_classifier.abs().max() > 1e-6
+    torch.testing.assert_close(_motionnet_gradient(scale) - own, scale * from_classifier, rtol=1e-3, atol=1e-6)
+
+
 def test_two_stream_i3d_has_an_rgb_and_a_two_channel_flow_i3d():
     model = create_model("two_stream_i3d", num_classes=400)
     rgb, flow = model.streams["rgb"], model.streams["flow"]

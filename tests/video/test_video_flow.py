@@ -169,3 +169,48 @@ def test_a_denseflow_frame_folder_is_read_as_it_is_and_never_rewritten(tmp_path)
     rgb, flow = reader(0, np.arange(6))
     assert rgb.shape == (6, 32, 32, 3) and flow.shape == (6, 32, 32, 2)
     np.testing.assert_allclose(flow[..., 0], dequantize(np.uint8(140)), atol=1e-6)  # frames past field 3 reuse it
+
+
+def test_true_flow_of_moving_shapes_warps_the_next_frame_onto_this_one():
+    """The generator's exact motion: backward-warping frame t+1 by it reproduces frame t on the glyphs."""
+    import torch
+
+    from paperzoo.data.moving_shapes import CLASSES, render_clip, true_flow
+    from paperzoo.video.motionnet import warp
+
+    gains = []
+    for index in range(12):
+        frames, label = render_clip(index, frames=8, size=48)
+        flow, mask = true_flow(index, frames=8, size=48)
+        assert flow.shape == (7, 48, 48, 2) and mask.shape == (7, 48, 48)
+        assert not flow[~mask].any()  # the background does not move
+        if CLASSES[label] == "static":
+            assert np.abs(flow).max() < 1e-6
+        if CLASSES[label] in ("down", "right"):  # v (down) / u (right) positive
+            assert flow[mask][:, 1 if CLASSES[label] == "down" else 0].min() > 0
+        x = torch.from_numpy(frames).float().permute(0, 3, 1, 2) / 255
+        m = torch.from_numpy(mask)[:, None].expand(-1, 3, -1, -1)
+        if m.any() and CLASSES[label] != "static":
+            with_flow = (warp(x[1:], torch.from_numpy(flow).permute(0, 3, 1, 2)) - x[:-1]).abs()[m].mean()
+            without = (x[1:] - x[:-1]).abs()[m].mean()
+            gains.append(float(with_flow / without))
+    assert max(gains) < 0.9 and sum(gains) / len(gains) < 0.45  # edges (anti-aliasing) and occlusions keep some error
+
+
+def test_flow_errors_on_known_flows():
+    from paperzoo.metrics.flow import flow_errors
+
+    true = np.zeros((2, 4, 4, 2))
+    true[..., 0] = 3.0
+    mask = np.zeros((2, 4, 4), bool)
+    mask[:, :2] = True
+    assert flow_errors(true, true, mask) == {"epe": 0.0, "cosine": 1.0}
+    assert flow_errors(-true, true, mask) == {"epe": 6.0, "cosine": -1.0}
+    out = flow_errors(np.zeros_like(true), true, mask)
+    assert out["epe"] == 3.0 and out["cosine"] == 0.0
+    wrong = true.copy()
+    wrong[~mask] = 100.0  # outside the mask: not scored
+    assert flow_errors(wrong, true, mask)["epe"] == 0.0
+    assert np.isnan(flow_errors(true, true, np.zeros_like(mask))["epe"])
+    with pytest.raises(ValueError):
+        flow_errors(true[..., :1], true, mask)

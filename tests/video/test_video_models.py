@@ -229,3 +229,29 @@ def test_every_weight_is_stored_once_so_exports_work(name):
     with torch.device("meta"):
         model = create_model(name, num_classes=400)
     assert len(list(model.named_parameters(remove_duplicate=False))) == len(list(model.named_parameters()))
+
+
+@pytest.mark.parametrize("name,options", [
+    ("r2plus1d_18", {"width": 8, "mid_channels": "torchvision"}), ("mc3_18", {"width": 8}), ("x3d_xs", {"width": 0.5, "crop": 64}),
+    ("slowfast_r50_8x8", {"width": 16, "crop": 64}), ("i3d", {"width": 0.125, "frames": 16, "crop": 64}), ("s3d", {"width": 0.125, "frames": 16, "crop": 64}),
+    ("tsn", {"width": 0.125, "crop": 64}), ("c3d", {"width": 8, "fc_dim": 64})])
+def test_optimize_for_inference_folds_batch_norms_and_keeps_the_logits(name, options):
+    from paperzoo.video.speed import optimize_for_inference
+
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=7, **options).eval()
+    for m in model.modules():  # batch-norm statistics worth folding
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+    fast = optimize_for_inference(model)
+    x = model.example_input(2).normal_()
+    with torch.no_grad():
+        want, got = model(x), fast(x)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
+    convs_then_bn = [s for s in fast.modules() if isinstance(s, nn.Sequential)
+                     for a, b in zip(list(s), list(s)[1:]) if isinstance(a, nn.Conv3d) and isinstance(b, nn.BatchNorm3d)]
+    assert not convs_then_bn
+    assert any(isinstance(m, nn.BatchNorm3d) for m in model.modules()) or name == "c3d" or name == "tsn"  # the original is untouched
+    assert all(not p.requires_grad for p in fast.parameters())

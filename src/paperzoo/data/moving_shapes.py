@@ -91,31 +91,70 @@ def _trajectory(cls: str, rng: np.random.Generator, frames: int, glyph_size: flo
     return centre + offset, angle, scale
 
 
+def _plan(index: int, seed: int, frames: int, size: int, label: int | None, objects: tuple[int, int]):
+    """(label, background, glyphs) of clip ``index``: every random draw, in the generator's order; each
+    glyph is (vertices, size, colour, centres, angles, scales)."""
+    if frames < 2 or size < 16 or size % 2:
+        raise DataError("moving shapes need frames >= 2 and an even size >= 16")
+    rng = np.random.default_rng([seed, index])
+    label = int(rng.integers(len(CLASSES))) if label is None else label
+    background = _texture(rng, size)
+    glyphs = []
+    for _ in range(int(rng.integers(objects[0], objects[1] + 1))):
+        glyph = np.asarray(GLYPHS[list(GLYPHS)[rng.integers(len(GLYPHS))]], dtype=np.float64)
+        glyph_size = rng.uniform(0.22, 0.34)
+        colour = tuple(int(c) for c in (background.mean((0, 1)) + 128 + rng.uniform(-40, 40, 3)) % 256)
+        glyphs.append((glyph, glyph_size, colour, *_trajectory(CLASSES[label], rng, frames, glyph_size)))
+    return label, background, glyphs
+
+
+def _rotation(angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, s], [-s, c]])  # row vectors: p @ R
+
+
 def render_clip(index: int, *, seed: int = 0, frames: int = 16, size: int = 64, label: int | None = None,
                 objects: tuple[int, int] = (2, 4)) -> tuple[np.ndarray, int]:
     """(frames (T, size, size, 3) uint8, label) of clip ``index``; ``label`` forces the class.
 
     ``objects`` (min, max) glyphs share the motion class, each with its own random parameters.
     """
-    if frames < 2 or size < 16 or size % 2:
-        raise DataError("moving shapes need frames >= 2 and an even size >= 16")
-    rng = np.random.default_rng([seed, index])
-    label = int(rng.integers(len(CLASSES))) if label is None else label
-    background = _texture(rng, size)
+    label, background, glyphs = _plan(index, seed, frames, size, label, objects)
     ss = 2  # supersampling for anti-aliased edges
     canvases = [Image.fromarray(background.astype(np.uint8)).resize((size * ss, size * ss)) for _ in range(frames)]
     draws = [ImageDraw.Draw(c) for c in canvases]
-    for _ in range(int(rng.integers(objects[0], objects[1] + 1))):
-        glyph = np.asarray(GLYPHS[list(GLYPHS)[rng.integers(len(GLYPHS))]], dtype=np.float64)
-        glyph_size = rng.uniform(0.22, 0.34)
-        colour = tuple(int(c) for c in (background.mean((0, 1)) + 128 + rng.uniform(-40, 40, 3)) % 256)
-        centres, angles, scales = _trajectory(CLASSES[label], rng, frames, glyph_size)
+    for glyph, glyph_size, colour, centres, angles, scales in glyphs:
         for f in range(frames):
-            c, s = math.cos(angles[f]), math.sin(angles[f])
-            pts = glyph @ np.array([[c, s], [-s, c]]) * glyph_size * scales[f] + centres[f]
+            pts = glyph @ _rotation(angles[f]) * glyph_size * scales[f] + centres[f]
             draws[f].polygon([tuple(p) for p in pts * size * ss], fill=colour)
     out = np.stack([np.asarray(c.resize((size, size), Image.BOX)) for c in canvases])
     return out, label
+
+
+def true_flow(index: int, *, seed: int = 0, frames: int = 16, size: int = 64, label: int | None = None,
+              objects: tuple[int, int] = (2, 4)) -> tuple[np.ndarray, np.ndarray]:
+    """The exact motion of clip ``index`` (same arguments as ``render_clip``): flow (T - 1, size, size, 2)
+    float32, (u, v) in pixels, field t taking frame t to t + 1 (where each pixel's glyph point is in the
+    next frame; the background does not move), and the moving-pixel mask (T - 1, size, size): pixels
+    whose centre lies inside a glyph in frame t, the topmost glyph deciding."""
+    _, _, glyphs = _plan(index, seed, frames, size, label, objects)
+    centre = (np.stack(np.meshgrid(np.arange(size), np.arange(size), indexing="xy"), -1) + 0.5) / size  # (H, W, (x, y))
+    flow = np.zeros((frames - 1, size, size, 2), np.float32)
+    mask = np.zeros((frames - 1, size, size), bool)
+    for glyph, glyph_size, _, centres, angles, scales in glyphs:  # drawn in order: later glyphs cover earlier ones
+        for f in range(frames - 1):
+            inside = Image.new("L", (size, size))
+            ImageDraw.Draw(inside).polygon([tuple(p) for p in (glyph @ _rotation(angles[f]) * glyph_size * scales[f] + centres[f]) * size],
+                                           fill=1)
+            where = np.asarray(inside, bool)
+            if not where.any():
+                continue
+            p = centre[where]
+            local = ((p - centres[f]) / (glyph_size * scales[f])) @ _rotation(angles[f]).T  # the glyph's own coordinates
+            moved = local @ _rotation(angles[f + 1]) * glyph_size * scales[f + 1] + centres[f + 1]
+            flow[f][where] = (moved - p) * size
+            mask[f] |= where
+    return flow, mask
 
 
 def build_moving_shapes(out_dir: str | Path, *, train: int = 1000, test: int = 300, frames: int = 32, size: int = 64,

@@ -27,6 +27,8 @@ is cross-entropy + ``motion_weight`` (1) x L_motion, so the classifier's gradien
 The paper first trains MotionNet alone on L_motion, then stacks it and fine-tunes end to end:
 ``motion_pretrain_steps`` > 0 does that inside one run: the training steps before it (the task's
 global step, passed to ``training_loss``, so ``--resume`` continues the schedule) optimise L_motion only.
+``classifier_grad`` scales the classification gradient that reaches MotionNet after that (1: end to
+end, the paper; 0: MotionNet keeps learning from L_motion alone while the ConvNet learns on its flow).
 Trained jointly from scratch on the generated shapes, the flow collapsed towards zero: on those
 clips pixel + 0.1 x smoothness rates zero flow (0.031) better than Farneback's (0.035), so the
 smoothness weight is an option too (``smooth_weight``).
@@ -172,8 +174,11 @@ class HiddenTemporalStream(VideoClassifier):
 
     def __init__(self, *, num_classes: int, tower: str = "cnn_m_2048", width: float = 1.0, motion_width: float = 1.0,
                  levels: int = 6, crop: int = 224, length: int = 10, dropout: float = 0.9, motion_weight: float = 1.0,
-                 smooth_weight: float = 0.1, motion_pretrain_steps: int = 0):
+                 smooth_weight: float = 0.1, motion_pretrain_steps: int = 0, classifier_grad: float = 1.0):
         super().__init__()
+        if not 0.0 <= classifier_grad <= 1.0:
+            raise ValueError("classifier_grad must be in [0, 1]")
+        self.classifier_grad = classifier_grad
         self.input_spec = InputSpec(frames=length + 1, rate=1, crop=crop, test_short_side=256, test_crop=crop, clips=25, crops=1)
         self.motionnet = MotionNet(length + 1, width=motion_width, levels=levels)
         self.temporal = TemporalStream(num_classes=num_classes, tower=tower, width=width, crop=crop, length=length, dropout=dropout)
@@ -197,7 +202,10 @@ class HiddenTemporalStream(VideoClassifier):
             with torch.no_grad():
                 ce = F.cross_entropy(self.head(self._features(flows[0])), y)
             return motion, {"ce": ce, "motion": motion.detach(), **{k: v.detach() for k, v in terms.items()}}
-        ce = F.cross_entropy(self.head(self._features(flows[0])), y)
+        finest = flows[0]
+        if self.classifier_grad != 1.0:  # same values; the classifier's gradient into MotionNet scaled
+            finest = finest.detach() + self.classifier_grad * (finest - finest.detach())
+        ce = F.cross_entropy(self.head(self._features(finest)), y)
         return ce + self.motion_weight * motion, {"ce": ce.detach(), "motion": motion.detach(),
                                                    **{k: v.detach() for k, v in terms.items()}}
 
@@ -212,21 +220,24 @@ class HiddenTemporalStream(VideoClassifier):
 @register_model("hidden_temporal", family="video")
 def hidden_temporal(*, num_classes: int = 101, tower: str = "cnn_m_2048", width: float = 1.0, motion_width: float = 1.0,
                     levels: int = 6, crop: int = 224, length: int = 10, dropout: float = 0.9,
-                    motion_weight: float = 1.0, smooth_weight: float = 0.1, motion_pretrain_steps: int = 0) -> HiddenTemporalStream:
+                    motion_weight: float = 1.0, smooth_weight: float = 0.1, motion_pretrain_steps: int = 0,
+                    classifier_grad: float = 1.0) -> HiddenTemporalStream:
     """Hidden temporal stream: MotionNet (11 frames -> 10 flows) + the CNN-M temporal ConvNet, end to end."""
     return HiddenTemporalStream(num_classes=num_classes, tower=tower, width=width, motion_width=motion_width, levels=levels,
                                 crop=crop, length=length, dropout=dropout, motion_weight=motion_weight,
-                                smooth_weight=smooth_weight, motion_pretrain_steps=motion_pretrain_steps)
+                                smooth_weight=smooth_weight, motion_pretrain_steps=motion_pretrain_steps,
+                                classifier_grad=classifier_grad)
 
 
 @register_model("hidden_two_stream", family="video")
 def hidden_two_stream(*, num_classes: int = 101, tower: str = "cnn_m_2048", width: float = 1.0, motion_width: float = 1.0,
                       levels: int = 6, crop: int = 224, length: int = 10, weights: tuple[float, float] = (1.0, 1.5),
-                      motion_weight: float = 1.0, smooth_weight: float = 0.1, motion_pretrain_steps: int = 0) -> LateFusion:
+                      motion_weight: float = 1.0, smooth_weight: float = 0.1, motion_pretrain_steps: int = 0,
+                      classifier_grad: float = 1.0) -> LateFusion:
     """Hidden Two-stream: the spatial stream + the hidden temporal stream, scores fused (1 : 1.5);
     RGB frames only, no precomputed flow."""
     spatial = SpatialStream(num_classes=num_classes, tower=tower, width=width, crop=crop)
     temporal = hidden_temporal(num_classes=num_classes, tower=tower, width=width, motion_width=motion_width, levels=levels,
                                crop=crop, length=length, motion_weight=motion_weight, smooth_weight=smooth_weight,
-                               motion_pretrain_steps=motion_pretrain_steps)
+                               motion_pretrain_steps=motion_pretrain_steps, classifier_grad=classifier_grad)
     return LateFusion({"spatial": spatial, "temporal": temporal}, tuple(weights))
