@@ -306,3 +306,22 @@ def test_k_core_and_chronological_leave_one_out():
     assert len(split.train) == 6
     rand = leave_one_out(core, mode="random", seed=1)
     assert len(rand.test) == 2 and len(rand.valid) == 2 and len(rand.train) == 6
+
+
+def test_moco_keys_use_batch_statistics_but_never_dropout_while_training():
+    """GCC's key encoder: model_ema.eval() with its batch norms back in train mode."""
+    torch.manual_seed(0)
+    enc = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.BatchNorm1d(8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 2))
+    moco = MoCo(enc, dim=2, queue_size=4).train()
+    key_encoder = moco.key_encoder
+    assert key_encoder[1].training and not key_encoder[2].training
+    x = torch.randn(6, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(key_encoder(x), key_encoder(x))  # deterministic: no dropout
+        batch_norm = key_encoder[1]
+        stats = batch_norm.running_mean.clone()
+        key_encoder(x)
+        assert not torch.equal(batch_norm.running_mean, stats)  # batch statistics, running ones updated
+    assert enc[2].training  # the query encoder still drops out
+    moco.eval()
+    assert not key_encoder[1].training

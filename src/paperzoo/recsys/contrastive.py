@@ -33,7 +33,9 @@ class MoCo(nn.Module):
 
     ``forward(q, view_k)``: q (B, dim) query embeddings, view_k the key views -> (B, 1 + K) logits
     with the positive in column 0; in training mode the keys are then enqueued.
-    ``momentum_update(encoder)`` after each optimiser step.
+    ``momentum_update(encoder)`` after each optimiser step. As in GCC's training loop, the key encoder
+    runs its batch norms in the module's mode (batch statistics while training) but never drops out:
+    a key is the momentum encoder's deterministic view, not a noisy one.
     """
 
     def __init__(self, encoder: nn.Module, *, dim: int, queue_size: int = 16384, momentum: float = 0.999,
@@ -45,6 +47,13 @@ class MoCo(nn.Module):
         gen = torch.Generator().manual_seed(seed)
         self.register_buffer("queue", F.normalize(torch.randn(queue_size, dim, generator=gen), dim=1))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+
+    def train(self, mode: bool = True) -> "MoCo":
+        super().train(mode)
+        for m in self.key_encoder.modules():
+            if isinstance(m, nn.modules.dropout._DropoutNd):
+                m.eval()  # GCC: model_ema.eval(), then its batch norms back to train mode
+        return self
 
     @torch.no_grad()
     def momentum_update(self, encoder: nn.Module) -> None:
