@@ -295,9 +295,17 @@ def cmd_card(args) -> None:
     for key, value in card.get("inference", {}).items():
         text = json.dumps(value)
         print(f"  {key}: {text if len(text) <= 100 else text[:97] + '...'}")
-    print(f"  trained: {t.get('steps')} steps, seed {t.get('seed')}, {t.get('world_size', 1)} process(es)")
-    print(f"  command: {t.get('command')}")
-    print(f"  data: {json.dumps(t.get('data'))}")
+    if "source" in card:  # released weights brought in by `paperzoo weights import`
+        src = card["source"]
+        top1 = f", published Kinetics top-1 {src['published_top1']}" if src.get("published_top1") else ""
+        print(f"  imported: {src.get('from')} {src.get('reference')} ({src.get('labels')}{top1}) from {src.get('file')}, "
+              f"sha256 {src.get('sha256')}")
+        print(f"  source: {src.get('url')}")
+        print(f"  command: {src.get('command')}")
+    else:
+        print(f"  trained: {t.get('steps')} steps, seed {t.get('seed')}, {t.get('world_size', 1)} process(es)")
+        print(f"  command: {t.get('command')}")
+        print(f"  data: {json.dumps(t.get('data'))}")
     for key, value in sorted(card.get("metrics", {}).items()):
         print(f"  {key:<28} {value:.6g}")
     print(f"  versions: {', '.join(f'{k} {v}' for k, v in card.get('versions', {}).items())}")
