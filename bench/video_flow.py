@@ -65,8 +65,8 @@ MODELS = {
     "tsn_rgb_diff": "TSN RGB difference",
     "tsn_flow": "TSN flow",
     "tsn_warped_flow": "TSN warped flow",
-    "hidden_temporal": "hidden temporal stream (MotionNet, no precomputed flow)",
-    "hidden_temporal_detached": "hidden temporal stream, MotionNet learning from its own loss only (classifier_grad 0)",
+    "hidden_temporal": "hidden temporal stream (MotionNet, no precomputed flow; MotionNet learns from its own loss: classifier_grad 0)",
+    "hidden_temporal_e2e": "hidden temporal stream trained end to end after 200 MotionNet-only steps (the paper's fine-tuning)",
     "i3d": "I3D RGB (16 frames)",
     "i3d_flow": "I3D flow (16 fields)",
 }
@@ -78,8 +78,8 @@ FUSIONS = {
     "tsn rgb+warped 1:1.5": (("tsn_rgb", "tsn_warped_flow"), (1, 1.5), "TSN two-stream (RGB + warped flow)"),
     "tsn rgb+rgb_diff 1:1.5": (("tsn_rgb", "tsn_rgb_diff"), (1, 1.5), "TSN RGB + RGB difference"),
     "hidden_two_stream 1:1.5": (("two_stream_spatial", "hidden_temporal"), (1, 1.5), "Hidden Two-stream (spatial + MotionNet stream)"),
-    "hidden_two_stream detached 1:1.5": (("two_stream_spatial", "hidden_temporal_detached"), (1, 1.5),
-                                         "Hidden Two-stream, MotionNet stream with classifier_grad 0"),
+    "hidden_two_stream e2e 1:1.5": (("two_stream_spatial", "hidden_temporal_e2e"), (1, 1.5),
+                                    "Hidden Two-stream with the end-to-end MotionNet stream"),
     "two_stream_i3d 1:1": (("i3d", "i3d_flow"), (1, 1), "two-stream I3D (RGB + flow I3D)"),
 }
 TRAIN_SCORES = 500  # training clips scored for the linear fusion
