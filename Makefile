@@ -41,7 +41,7 @@ test: $(VENV)/.installed-dev $(VENV)/.installed-ref
 
 # real-data benchmarks read the shared data folder unless PAPERZOO_DATA says otherwise
 bench: export PAPERZOO_DATA ?= ../shared/data
-bench: $(VENV)/.installed-dev
+bench: $(VENV)/.installed-dev $(VENV)/.installed-ref
 	$(VENV)/bin/python bench/margin_losses.py
 	$(VENV)/bin/python bench/margin_classifier.py
 	$(VENV)/bin/python bench/margin_cifar10.py
@@ -50,6 +50,7 @@ bench: $(VENV)/.installed-dev
 	$(VENV)/bin/python bench/video_motion.py
 	$(VENV)/bin/python bench/x3d_expand.py
 	$(VENV)/bin/python bench/video_flow.py
+	$(VENV)/bin/python bench/video_weights.py
 	$(VENV)/bin/python bench/vqvae_audio.py
 	$(VENV)/bin/python bench/vqvae_video.py
 	$(VENV)/bin/python bench/audioslots_fsdd2mix.py
