@@ -64,14 +64,38 @@ def run_model(name: str, steps: int, out: Path) -> dict:
             "train_seconds": seconds, "steps": steps, "infer_clips_per_s": inference_rate(small), **validation_summary(run_dir)}
 
 
+def diagnosis(r: dict) -> str:
+    """Why a model is short of its target, read off its losses and curve (the rule is stated in the text)."""
+    if r.get("train_loss") is None:
+        return "-"
+    curve = [a for _, a in r["curve"]]
+    underfit, overfit = r["train_loss"] > 0.5, r["val_loss"] > 2 * r["train_loss"] + 0.2
+    rising = len(curve) > 1 and curve[-1] - curve[-2] >= 0.02
+    reasons = (["underfits"] if underfit else []) + (["overfits"] if overfit else []) + (["still rising"] if rising else [])
+    return " + ".join(reasons) or "plateau"
+
+
+def claims(rows: list[dict]) -> str:
+    """The SlowFast paper's ablation claim on this data: SlowFast beats its Slow-only and Fast-only pathways."""
+    by = {r["model"]: r for r in rows}
+    if not {"slowfast_r50", "slow_only_r50", "fast_only_r50"} <= set(by):
+        return ""
+    sf, slow, fast = (by[m] for m in ("slowfast_r50", "slow_only_r50", "fast_only_r50"))
+    ok = sf["top1"] > max(slow["top1"], fast["top1"])
+    return (f"\n\nSlowFast claim (SlowFast beats Slow-only and Fast-only): {100 * sf['top1']:.1f}% vs {100 * slow['top1']:.1f}% and "
+            f"{100 * fast['top1']:.1f}% - **{'met' if ok else 'missed'}** (train / test loss {sf.get('train_loss') or float('nan'):.2f} / "
+            f"{sf['val_loss']:.2f} vs Slow-only {slow.get('train_loss') or float('nan'):.2f} / {slow['val_loss']:.2f}).")
+
+
 def markdown(rows: list[dict], settings: dict) -> str:
-    head = ["model", "data", "steps", "view (T x rate, crop)", "top-1 %", "target", "params (CPU cfg)", "GFLOPs/view", "paper params (M)",
-            "paper GFLOPs/view", "train clips/s", "infer clips/s", "train time"]
+    head = ["model", "data", "steps", "view (T x rate, crop)", "top-1 %", "target", "train / test loss", "why short", "params (CPU cfg)",
+            "GFLOPs/view", "paper params (M)", "paper GFLOPs/view", "train clips/s", "infer clips/s", "train time"]
     body = []
     for r in rows:
         temporal = r["model"] not in BASELINES
         ok = (r["top1"] >= 0.90) if temporal else (r["top1"] <= 0.20)
         body.append([r["model"], r.get("dataset", "moving_shapes v1").replace("moving_shapes ", ""), r["steps"], r["view"], f"{100 * r['top1']:.1f}", ("≥ 90: " if temporal else "≈ 10: ") + ("met" if ok else "missed"),
+                     f"{r['train_loss']:.2f} / {r['val_loss']:.2f}" if r.get("train_loss") is not None else "-", "" if ok else diagnosis(r),
                      f"{r['params'] / 1e6:.2f}M", f"{r['gflops']:.3f}", f"{r['paper_params'] / 1e6:.2f}", f"{r['paper_gflops']:.1f} ({r['paper_view']})",
                      f"{r['train_clips_per_s']:.0f}" if r["train_clips_per_s"] else "-", f"{r['infer_clips_per_s']:.0f}",
                      f"{r['train_seconds'] / 60:.1f} min"])
@@ -81,9 +105,14 @@ def markdown(rows: list[dict], settings: dict) -> str:
             "Adam 1e-3 cosine (C3D, which has no batch norm: 3e-4), seed 0; the Inception nets (I3D, S3D, S3D-G) read the clips "
             "upsampled to 64x64, all 16 frames (at 32x32, 8 frames, their 8x early downsampling left 14-24%). Top-1 on the 500 test clips, one centre view. GFLOPs are multiply-adds per view "
             "(`torch.utils.flop_counter`). Throughput on this 2-core CPU (train includes PyAV decoding); runs that shared the CPU "
-            "with another benchmark are slower than alone. Rows marked v1 are from the first generator, whose position leak let "
-            "a single frame score 22.6% (see `paperzoo.data.moving_shapes`), not yet rerun on v2.\n\n" + table(head, body) +
-            "\n\nValidation top-1 during training (step: top-1): " +
+            "with another benchmark are slower than alone. "
+            + ("Rows marked v1 are from the first generator, whose position leak let a single frame score 22.6% (see "
+               "`paperzoo.data.moving_shapes`), not yet rerun on v2. " if any("v1" in r.get("dataset", "v1") for r in rows) else "")
+            + "'train / test loss': the "
+            "training loss at the end (mean of the last 5 logged) and the test loss; 'why short', for a missed target: "
+            "*underfits* (training loss > 0.5), *overfits* (test loss > 2 x training loss + 0.2), *still rising* (top-1 "
+            "gained >= 2 points over the last quarter of the run), else *plateau*.\n\n" + table(head, body) +
+            claims(rows) + "\n\nValidation top-1 during training (step: top-1): " +
             "; ".join(f"{r['model']} " + ", ".join(f"{s}: {100 * a:.0f}" for s, a in r["curve"]) for r in rows) + "\n")
 
 
