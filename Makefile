@@ -27,7 +27,7 @@ REFERENCE := $(VENV)/reference
 $(VENV)/.installed-ref: $(VENV)/.installed-dev
 	rm -rf $(REFERENCE)
 	$(PIP) --no-deps --target $(REFERENCE) torchvision==0.28.0 pytorchvideo==0.1.5 fvcore==0.1.5.post20221221 \
-		iopath==0.1.10 parameterized==0.9.0
+		iopath==0.1.10 parameterized==0.9.0 portalocker==3.2.0 yacs==0.1.8 tabulate==0.9.0 termcolor==3.1.0
 	touch $@
 
 install: $(VENV)/.installed
