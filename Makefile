@@ -54,6 +54,7 @@ bench: $(VENV)/.installed-dev $(VENV)/.installed-ref
 	$(VENV)/bin/python bench/vqvae_audio.py
 	$(VENV)/bin/python bench/vqvae_video.py
 	$(VENV)/bin/python bench/audioslots_fsdd2mix.py
+	$(VENV)/bin/python bench/bits_per_dim.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
