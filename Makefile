@@ -30,6 +30,15 @@ $(VENV)/.installed-ref: $(VENV)/.installed-dev
 		iopath==0.1.10 parameterized==0.9.0 portalocker==3.2.0 yacs==0.1.8 tabulate==0.9.0 termcolor==3.1.0
 	touch $@
 
+# asteroid's Conv-TasNet, the AudioSlots bench's peer separator, in its own folder (bench only):
+# --no-deps keeps torch; asteroid's model and loss imports need only these few pure-Python packages
+ASTEROID := $(VENV)/asteroid
+$(VENV)/.installed-asteroid: $(VENV)/.installed-dev
+	rm -rf $(ASTEROID)
+	$(PIP) --no-deps --target $(ASTEROID) asteroid==0.7.0 asteroid-filterbanks==0.4.0 requests==2.34.2 \
+		huggingface_hub==2.4.0 certifi==2026.10.19.post1 idna==3.21 urllib3==2.8.0 charset-normalizer==3.5.3
+	touch $@
+
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -41,7 +50,7 @@ test: $(VENV)/.installed-dev $(VENV)/.installed-ref
 
 # real-data benchmarks read the shared data folder unless PAPERZOO_DATA says otherwise
 bench: export PAPERZOO_DATA ?= ../shared/data
-bench: $(VENV)/.installed-dev $(VENV)/.installed-ref
+bench: $(VENV)/.installed-dev $(VENV)/.installed-ref $(VENV)/.installed-asteroid
 	$(VENV)/bin/python bench/margin_losses.py
 	$(VENV)/bin/python bench/margin_classifier.py
 	$(VENV)/bin/python bench/margin_cifar10.py
@@ -53,7 +62,7 @@ bench: $(VENV)/.installed-dev $(VENV)/.installed-ref
 	$(VENV)/bin/python bench/video_weights.py
 	$(VENV)/bin/python bench/vqvae_audio.py
 	$(VENV)/bin/python bench/vqvae_video.py
-	$(VENV)/bin/python bench/audioslots_fsdd2mix.py
+	PYTHONPATH=$(ASTEROID) $(VENV)/bin/python bench/audioslots_fsdd2mix.py
 	$(VENV)/bin/python bench/bits_per_dim.py
 
 clean:

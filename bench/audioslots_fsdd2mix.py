@@ -14,12 +14,17 @@ paper's protocol) and by the reference-free overlap alignment. Real-time factor:
 (IBM, reference-free) / audio duration on this CPU.
 Targets (from the paper's ratios): AudioSlots SI-SNRi >= 75% of Oracle-IBM SI-SNRi; AudioSlots
 within 1 dB of the Autoencoder.
+Decoder ablation (``--decoder-ablation``, seen split): the Autoencoder (the decoder's ceiling) and
+AudioSlots (0.5 s) trained with each decoder variant of DECODERS at the same steps and seed, with
+each run's validation SI-SNRi curve (IBM, oracle alignment, 100 validation mixtures).
 Usage: PAPERZOO_DATA=../shared/data python bench/audioslots_fsdd2mix.py [--steps 3000] [--splits seen unseen]
+       PAPERZOO_DATA=../shared/data python bench/audioslots_fsdd2mix.py --decoder-ablation [--steps 1200]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import tempfile
 import time
@@ -28,6 +33,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _conv_tasnet import score_conv_tasnet, train_conv_tasnet  # noqa: E402
 from _results import ROOT, table, write_results  # noqa: E402
 
 from paperzoo.data.fsdd2mix import ensure_fsdd2mix  # noqa: E402
@@ -42,6 +48,15 @@ RATE = 8000
 DOCS = ROOT / "docs"  # figures sit beside RESULTS.md, which links them
 
 
+# decoder variants of the ablation: label -> overrides (audioslots_small's decoder is the 64x3 MLP)
+DECODERS = {
+    "MLP 64x3, 6 bands (CPU default)": [],
+    "MLP 64x3 + FiLM": ["model.options.decoder_film=true"],
+    "MLP 128x4 + FiLM": ["model.options.decoder_film=true", "model.options.decoder_hidden=128",
+                         "model.options.decoder_layers=4"],
+}
+
+
 def stft_config(chunk_seconds: float) -> STFTConfig:
     return STFTConfig(chunk_seconds=chunk_seconds).scaled(RATE)
 
@@ -53,8 +68,14 @@ def main(argv=None):
     p.add_argument("--test-limit", type=int, help="first N test mixtures only")
     p.add_argument("--only", nargs="*", help="trained rows to run (e.g. 'AudioSlots (0.5 s)'); default: all")
     p.add_argument("--tag", default="", help="suffix of the results entry (e.g. 'long' -> audioslots_fsdd2mix_long)")
+    p.add_argument("--decoder-ablation", action="store_true", help="run the decoder ablation (seen split) instead")
+    p.add_argument("--set", nargs="*", default=[], help="overrides for every trained AudioSlots row (e.g. model.options.decoder_film=true)")
+    p.add_argument("--peer-seconds", type=float, help="Conv-TasNet's CPU budget when the AudioSlots (0.5 s) row is not run")
+    p.add_argument("--zoo", action="store_true", help="also score zoo:audioslots_fsdd2mix (trained on the seen split)")
     args = p.parse_args(argv)
     quiet_lightning()
+    if args.decoder_ablation:
+        return decoder_ablation(args)
     t_start = time.perf_counter()
     root = ensure_fsdd2mix(None, RATE)
     out = Path(tempfile.mkdtemp(prefix="bench_audioslots_"))
@@ -69,6 +90,11 @@ def main(argv=None):
             print(split, f"Oracle ({chunk:g} s)", rows[f"Oracle ({chunk:g} s)"], flush=True)
         trained = [("Autoencoder (0.5 s)", ["model.variant=autoencoder"]), ("AudioSlots (0.5 s)", []),
                    ("AudioSlots (1 s)", ["stft.chunk_seconds=1.0"])]
+        if args.zoo and split == "seen":
+            separator = paperzoo.load("zoo:audioslots_fsdd2mix")
+            with torch.no_grad():
+                rows["zoo:audioslots_fsdd2mix"] = score_examples(separator.estimator(), mix, ref, separator.stft_cfg)
+            print(split, "zoo", rows["zoo:audioslots_fsdd2mix"], flush=True)
         for label, extra in trained:
             if args.only and label not in args.only:
                 continue
@@ -76,7 +102,7 @@ def main(argv=None):
             run = train("separation/audioslots_fsdd2mix", [f"out_dir={out}", f"name={split}_{len(rows)}", f"data.split={split}",
                                                       f"trainer.max_steps={args.steps}", "trainer.progress_bar=false",
                                                       f"trainer.val_every={args.steps // 4}", f"trainer.checkpoint_every={args.steps}",
-                                                      *extra])
+                                                      *args.set, *extra])
             train_seconds = time.perf_counter() - t0
             task = paperzoo.load(run)
             autoencoder = task.cfg.model.variant == "autoencoder"
@@ -98,10 +124,68 @@ def main(argv=None):
                 figure = spectrogram_figure(stft(mix[0], cfg).abs().numpy(), stft(ref[0], cfg).abs().numpy(),
                                             stft(est, cfg).abs().numpy(), DOCS / f"audioslots_fsdd2mix{'_' + args.tag if args.tag else ''}_{split}.png", RATE,
                                             f"fsdd2mix {split}, test mixture 0: AudioSlots (0.5 s), IBM")
+        if not args.only or "Conv-TasNet" in args.only:
+            seconds = rows["AudioSlots (0.5 s)"]["train_seconds"] if "AudioSlots (0.5 s)" in rows else args.peer_seconds
+            if seconds is None:
+                raise SystemExit("the Conv-TasNet row needs --peer-seconds when the AudioSlots (0.5 s) row is not run")
+            meta = root / split / "metadata"
+            train_mix, train_src = load_mixtures(meta / "mixture_train_mix_clean.csv", RATE)
+            val_mix, val_src = load_mixtures(meta / "mixture_val_mix_clean.csv", RATE)
+            model, info = train_conv_tasnet(train_mix, train_src, val_mix, val_src, seconds, RATE)
+            rows["Conv-TasNet (asteroid)"] = {**score_conv_tasnet(model, mix, ref), **info, "train_seconds": seconds}
+            print(split, "Conv-TasNet", rows["Conv-TasNet (asteroid)"], flush=True)
         results["splits"][split] = {"rows": rows, "claims": claims(rows), "figure": figure.name if figure else None}
     results["total_minutes"] = (time.perf_counter() - t_start) / 60
     write_results("audioslots_fsdd2mix" + (f"_{args.tag}" if args.tag else ""), results, markdown(results))
     print(markdown(results))
+
+
+def validation_curve(run_dir: Path) -> list[tuple[int, float]]:
+    """(step, val/si_snri) pairs logged by the run."""
+    with open(Path(run_dir) / "metrics.csv") as f:
+        return [(int(r["step"]), float(r["val/si_snri"])) for r in csv.DictReader(f) if r.get("val/si_snri")]
+
+
+def decoder_ablation(args) -> None:
+    t_start = time.perf_counter()
+    root = ensure_fsdd2mix(None, RATE)
+    out = Path(tempfile.mkdtemp(prefix="bench_audioslots_ablation_"))
+    mix, ref = load_mixtures(root / "seen" / "metadata" / "mixture_test_mix_clean.csv", RATE, args.test_limit)
+    oracle = score_examples(oracle_estimator(stft_config(0.5)), mix, ref, stft_config(0.5), masks=("ibm",), aligns=("oracle",))
+    results = {"settings": vars(args), "oracle_ibm_si_snri": oracle["ibm/oracle/si_snri"], "rows": {}}
+    for label, overrides in DECODERS.items():
+        row = {}
+        for variant in ("autoencoder", "separation"):
+            t0 = time.perf_counter()
+            run = train("separation/audioslots_fsdd2mix", [f"out_dir={out}", f"name={variant}_{len(results['rows'])}",
+                                                          f"trainer.max_steps={args.steps}", "trainer.progress_bar=false",
+                                                          f"trainer.val_every={args.steps // 6}",
+                                                          f"trainer.checkpoint_every={args.steps}", f"model.variant={variant}",
+                                                          *overrides])
+            task = paperzoo.load(run)
+            with torch.no_grad():
+                scores = score_examples(task.estimator(), mix, ref, task.stft_cfg, masks=("ibm",),
+                                        aligns=("oracle",) if variant == "autoencoder" else ("oracle", "overlap"))
+            row[variant] = {**scores, "train_seconds": time.perf_counter() - t0, "curve": validation_curve(run),
+                            "parameters": sum(p.numel() for p in task.model.parameters())}
+            print(label, variant, {k: v for k, v in row[variant].items() if k != "curve"}, flush=True)
+        results["rows"][label] = row
+    results["total_minutes"] = (time.perf_counter() - t_start) / 60
+    rows = []
+    for label, row in results["rows"].items():
+        auto, slots = row["autoencoder"], row["separation"]
+        rows.append([label, f"{slots['parameters'] / 1e6:.2f} M", f"{auto['ibm/oracle/si_snri']:.2f}",
+                     f"{slots['ibm/oracle/si_snri']:.2f}", f"{slots['ibm/overlap/si_snri']:.2f}",
+                     f"{100 * slots['ibm/oracle/si_snri'] / results['oracle_ibm_si_snri']:.0f}%",
+                     f"{slots['train_seconds'] / 60:.1f}",
+                     ", ".join(f"{s}: {v:.1f}" for s, v in slots["curve"])])
+    text = (f"Script `bench/audioslots_fsdd2mix.py --decoder-ablation`: fsdd2mix seen split, {len(mix)} test mixtures, "
+            f"IBM SI-SNRi (dB); each model audioslots_small with the decoder named, {args.steps} steps of batch 16, seed 0 "
+            f"(0.5 s chunks). Oracle IBM: {results['oracle_ibm_si_snri']:.2f} dB. Total {results['total_minutes']:.0f} min.\n\n"
+            + table(["decoder", "AudioSlots params", "Autoencoder", "AudioSlots / oracle align", "AudioSlots / ref-free",
+                     "% of oracle IBM", "AudioSlots train min", "AudioSlots val SI-SNRi by step"], rows))
+    write_results("audioslots_fsdd2mix_decoder" + (f"_{args.tag}" if args.tag else ""), results, text)
+    print(text)
 
 
 def claims(rows: dict) -> dict:
@@ -127,6 +211,9 @@ def markdown(results: dict) -> str:
         rows = []
         for label, r in res["rows"].items():
             cells = [f"{r[f'{c}/si_snr']:.2f} / {r[f'{c}/si_snri']:.2f}" if f"{c}/si_snr" in r else "-" for c, _ in cols]
+            if "waveform/si_snr" in r:  # a waveform separator: no masks, no chunks
+                cells = [f"{r['waveform/si_snr']:.2f} / {r['waveform/si_snri']:.2f} (waveform)"] + ["-"] * (len(cols) - 1)
+                label = f"{label}, {r['steps']} steps of {r['batch']} in {r['train_seconds'] / 60:.0f} min"
             rtf = f"{r['real_time_factor']:.3f}" if "real_time_factor" in r else "-"
             rows.append([label, *cells, rtf])
         checks = "\n".join(f"- {name}: **{'yes' if ok else 'no'}**" for name, ok in res["claims"].items())

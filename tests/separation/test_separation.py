@@ -92,6 +92,29 @@ def test_decoder_first_layer_split_equals_concatenation():
     torch.testing.assert_close(out, ref)
 
 
+def test_film_decoder_starts_as_the_plain_decoder_and_modulates_each_hidden_layer_per_slot():
+    torch.manual_seed(0)
+    plain = SpatialBroadcastDecoder(8, hidden=16, layers=4, num_bands=3)
+    film = SpatialBroadcastDecoder(8, hidden=16, layers=4, num_bands=3, film=True)
+    film.load_state_dict(plain.state_dict(), strict=False)
+    slots = torch.randn(2, 3, 8)
+    torch.testing.assert_close(film(slots, (5, 4)), plain(slots, (5, 4)))  # zero-initialised FiLM = identity
+    with torch.no_grad():
+        film.film.bias[16:32] = 0.5  # shift of the first hidden layer, the same for every slot
+    from paperzoo.separation.decoder import fourier_features
+
+    h = torch.relu(plain.from_slot(slots)[:, :, None] + plain.from_position(fourier_features(5, 4, 3)))
+    h = torch.relu(plain.hidden[0](h) + 0.5)
+    h = torch.relu(plain.hidden[1](h))
+    torch.testing.assert_close(film(slots, (5, 4)), plain.out(h).view(2, 3, 5, 4))
+    with torch.no_grad():
+        film.film.weight.normal_()  # now each slot modulates differently: slot 0 changed alone changes output 0 alone
+    moved = slots.clone()
+    moved[:, 0] += 1
+    diff = (film(moved, (5, 4)) - film(slots, (5, 4))).abs().amax(dim=(0, 2, 3))
+    assert diff[0] > 1e-3 and diff[1:].max() == 0
+
+
 @pytest.mark.parametrize("slots, sources", [(2, 2), (3, 2), (3, 3), (4, 4), (5, 3)])
 def test_hungarian_loss_equals_brute_force_minimum_and_is_permutation_invariant(slots, sources):
     torch.manual_seed(slots * 10 + sources)

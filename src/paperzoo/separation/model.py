@@ -26,7 +26,7 @@ class AudioSlots(nn.Module):
 
     def __init__(self, *, num_slots: int = 2, blocks=(3, 4, 6, 3), widths=(64, 128, 256, 512), slot_module: str = "transformer",
                  dim: int = 4096, depth: int = 4, heads: int = 8, mlp_dim: int | None = None, decoder_hidden: int = 256,
-                 decoder_layers: int = 8, num_bands: int = 10):
+                 decoder_layers: int = 8, num_bands: int = 10, decoder_film: bool = False):
         super().__init__()
         self.num_slots = num_slots
         self.encoder = ResNetEncoder(blocks=tuple(blocks), widths=tuple(widths))
@@ -37,7 +37,8 @@ class AudioSlots(nn.Module):
             self.slots = SlotAttention(self.encoder.out_channels, num_slots=num_slots, dim=dim, iterations=depth, mlp_dim=mlp_dim)
         else:
             raise ValueError(f"slot_module must be 'transformer' or 'slot_attention', got {slot_module!r}")
-        self.decoder = SpatialBroadcastDecoder(dim, hidden=decoder_hidden, layers=decoder_layers, num_bands=num_bands)
+        self.decoder = SpatialBroadcastDecoder(dim, hidden=decoder_hidden, layers=decoder_layers, num_bands=num_bands,
+                                               film=decoder_film)
 
     def embed(self, spec: torch.Tensor) -> torch.Tensor:
         """(B, F, T) -> (B, num_slots, d) source embeddings."""
@@ -49,17 +50,19 @@ class AudioSlots(nn.Module):
 
 @register_model("audioslots", family="separation")
 def audioslots(*, num_slots: int = 2, slot_module: str = "transformer", dim: int = 4096, depth: int = 4, heads: int = 8,
-               mlp_dim: int | None = None, decoder_hidden: int = 256, decoder_layers: int = 8, num_bands: int = 10) -> AudioSlots:
+               mlp_dim: int | None = None, decoder_hidden: int = 256, decoder_layers: int = 8, num_bands: int = 10,
+               decoder_film: bool = False) -> AudioSlots:
     """AudioSlots, paper setting: ResNet-34 (3-4-6-3), 4-layer query transformer of width 4096, NeRF-style decoder."""
     return AudioSlots(num_slots=num_slots, slot_module=slot_module, dim=dim, depth=depth, heads=heads, mlp_dim=mlp_dim,
-                      decoder_hidden=decoder_hidden, decoder_layers=decoder_layers, num_bands=num_bands)
+                      decoder_hidden=decoder_hidden, decoder_layers=decoder_layers, num_bands=num_bands,
+                      decoder_film=decoder_film)
 
 
 @register_model("audioslots_small", family="separation")
 def audioslots_small(*, num_slots: int = 2, slot_module: str = "transformer", dim: int = 128, depth: int = 2, heads: int = 4,
                      mlp_dim: int | None = 256, decoder_hidden: int = 64, decoder_layers: int = 3, num_bands: int = 6,
-                     widths=(16, 32, 64, 128), blocks=(1, 1, 1, 1)) -> AudioSlots:
+                     widths=(16, 32, 64, 128), blocks=(1, 1, 1, 1), decoder_film: bool = False) -> AudioSlots:
     """AudioSlots CPU setting: the same design with one block per stage, width-128 slots, a 3-layer decoder of 64."""
     return AudioSlots(num_slots=num_slots, blocks=blocks, widths=widths, slot_module=slot_module, dim=dim, depth=depth,
                       heads=heads, mlp_dim=mlp_dim, decoder_hidden=decoder_hidden, decoder_layers=decoder_layers,
-                      num_bands=num_bands)
+                      num_bands=num_bands, decoder_film=decoder_film)
