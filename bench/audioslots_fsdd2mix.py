@@ -42,6 +42,7 @@ from paperzoo.report.figures import spectrogram_figure  # noqa: E402
 from paperzoo.separation.separate import oracle_estimator, score_examples, separate_with  # noqa: E402
 from paperzoo.separation.spectral import STFTConfig, stft  # noqa: E402
 import paperzoo  # noqa: E402
+import paperzoo.zoo  # noqa: E402
 from paperzoo.separation.task import load_mixtures  # noqa: E402
 
 RATE = 8000
@@ -216,9 +217,20 @@ def claims(rows: dict) -> dict:
 
 def markdown(results: dict) -> str:
     s = results["settings"]
-    parts = [f"Script `bench/audioslots_fsdd2mix.py`: fsdd2mix test split (300 mixtures of 1 s, 8 kHz), mean dB. "
-             f"Trained rows: audioslots_small, {s['steps']} steps of batch 16, seed 0. Total "
-             f"{results.get('total_minutes', 0):.0f} min on CPU. Columns: mask / chunk alignment."]
+    rows_run = {label for res in results["splits"].values() for label in res["rows"]}
+    about = [f"Script `bench/audioslots_fsdd2mix.py`: fsdd2mix test split (300 mixtures of 1 s, 8 kHz), mean dB."]
+    if rows_run & {"Autoencoder (0.5 s)", "AudioSlots (0.5 s)", "AudioSlots (1 s)"}:
+        about.append(f"Trained rows: audioslots_small, {s['steps']} steps of batch 16, seed 0{' with ' + ' '.join(s['set']) if s.get('set') else ''}.")
+    if "zoo:audioslots_fsdd2mix" in rows_run:
+        card = paperzoo.zoo.card("audioslots_fsdd2mix")
+        about.append(f"zoo:audioslots_fsdd2mix: the shipped entry, `{card['training']['command']}` ({card['training']['steps']} "
+                     f"steps, {card['zoo']['train_seconds'] / 60:.0f} min wall time on this machine, shared with other jobs).")
+    if "Conv-TasNet (asteroid)" in rows_run:
+        about.append("Conv-TasNet (asteroid 0.7.0, its WHAM! sep_clean recipe: 512 filters of 16 / stride 8, 8x3 TCN blocks "
+                     "128/512/128, PIT neg. SI-SDR, Adam 1e-3, halved on plateau, clip 5; batch 4, float32), trained for the "
+                     "same CPU seconds as the AudioSlots (0.5 s) row of this run or, without one, --peer-seconds "
+                     f"({s.get('peer_seconds')}); scored on its waveforms.")
+    parts = [" ".join(about) + f" Total {results.get('total_minutes', 0):.0f} min on CPU. Columns: mask / chunk alignment."]
     cols = [("ibm/oracle", "IBM / oracle"), ("wiener/oracle", "Wiener / oracle"), ("ibm/overlap", "IBM / ref-free"),
             ("wiener/overlap", "Wiener / ref-free")]
     for split, res in results["splits"].items():
