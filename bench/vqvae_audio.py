@@ -21,7 +21,7 @@ recordings) are the test split, takes 5-49 (2,700) train everything below. Peak-
 5. A prior over the latents: a WaveNet over code sequences conditioned on the speaker
    (``--prior-steps`` steps); test bits per code against the uniform log2 512 = 9 and the
    unigram entropy; unconditional samples (one per speaker, 64 codes = 0.51 s) decoded to audio.
-Listening samples (wav) are written to ``bench/results/vqvae_audio/``: ``conversions/`` (real, converted,
+Listening samples (wav) are written to ``docs/vqvae_audio/``: ``conversions/`` (real, converted,
 reconstructed) and ``prior_samples/``.
 Usage: python bench/vqvae_audio.py [--steps 2000] [--convert 60] [--judge-steps 600] [--prior-steps 1500]
 """
@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import RESULTS, table, write_results  # noqa: E402
+from _results import ROOT, table, write_results  # noqa: E402
 from _training import train_steps  # noqa: E402
 
 from paperzoo.engine.run import quiet_lightning  # noqa: E402
@@ -123,7 +123,7 @@ def main(argv=None):
         "generation_seconds": generation_seconds,
         "samples_generated": 2 * converted.numel(),
     }
-    media = RESULTS / NAME
+    media = ROOT / "docs" / NAME  # listening samples sit beside RESULTS.md, like the figures
     listen = media / "conversions"
     for i in range(min(12, len(chosen))):
         stem = f"{test.names[int(chosen[i])][:-4]}"
