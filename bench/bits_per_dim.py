@@ -97,7 +97,6 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     quiet_lightning()
     torch.manual_seed(0)
-    start = time.perf_counter()
     root = require_dataset("cifar10")
     test_images, test_labels = (a[: args.test_images] for a in load_cifar10(root, "test"))
     train_images, train_labels = load_cifar10(root, "train")
@@ -105,7 +104,7 @@ def main(argv=None) -> None:
     vae_run = args.vae_run or train("vq/vae_sonnet_cifar10", [f"out_dir={tempfile.mkdtemp(prefix='bench_bpd_')}",
                                                                f"trainer.max_steps={args.vae_steps}", "trainer.progress_bar=false"])
     vae = paperzoo.load(vae_run).eval()
-    vae_steps = paperzoo.load(vae_run).card["training"]["steps"]
+    vae_steps = vae.card["training"]["steps"]
     vae_minutes = json.loads((Path(vae_run) / "timing.json").read_text())["wall_seconds"] / 60
     start = time.perf_counter()  # the evaluation alone
     vq_card = paperzoo.load("zoo:vqvae_sonnet_cifar10").card
