@@ -11,6 +11,7 @@ Usage: PAPERZOO_DATA=../shared/data python bench/zoo.py [ENTRY ...] [--retrain]
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import shutil
@@ -95,6 +96,13 @@ def train(entry: str, spec: dict, retrain: bool) -> Path:
     return run_dir
 
 
+def validation_log(run_dir: Path) -> list[dict]:
+    """The run's validation metrics at each step they were logged (its learning curve), from metrics.csv."""
+    with open(run_dir / "metrics.csv") as f:
+        rows = [{k: v for k, v in r.items() if k.startswith("val/") and v} | {"step": int(r["step"])} for r in csv.DictReader(f)]
+    return [{k: (v if k == "step" else float(v)) for k, v in r.items()} for r in rows if len(r) > 1]
+
+
 def build(entry: str, spec: dict, retrain: bool) -> dict:
     from paperzoo.zoo import checks
 
@@ -107,7 +115,7 @@ def build(entry: str, spec: dict, retrain: bool) -> dict:
     card = json.loads(card_path.read_text())
     timing = json.loads((run_dir / "timing.json").read_text())
     card["zoo"] = {"about": spec["about"], "tradeoff": spec["tradeoff"], "train_seconds": timing["wall_seconds"],
-                   "machine": f"{os.cpu_count()} CPU cores"}
+                   "machine": f"{os.cpu_count()} CPU cores", "validation_curve": validation_log(run_dir)}
     if spec.get("needs"):  # run before the training command
         card["zoo"]["prepare"] = f"paperzoo extract-codes --model zoo:{spec['needs']} -o codes/cifar10"
     card_path.write_text(json.dumps(card, indent=2))

@@ -12,7 +12,7 @@ import torch
 from paperzoo.metrics.audio import separation_scores, si_snr
 from paperzoo.separation.decoder import SpatialBroadcastDecoder
 from paperzoo.separation.encoder import ResNetEncoder
-from paperzoo.separation.matching import matched_mse_loss, pairwise_mse, reorder
+from paperzoo.separation.matching import magnitude_weights, matched_mse_loss, pairwise_mse, reorder
 from paperzoo.separation.model import audioslots, audioslots_small
 from paperzoo.separation.separate import align_by_overlap, chunk, separate
 from paperzoo.separation.spectral import STFTConfig, apply_masks, compress, expand, ideal_binary_mask, istft, stft, wiener_mask
@@ -145,6 +145,37 @@ def test_pairwise_mse_matches_direct_computation_and_gradients_reach_matched_slo
         unmatched = set(range(3)) - set(assign[b].tolist())
         for s in unmatched:
             assert pred.grad[b, s].abs().sum() == 0
+
+
+def test_magnitude_weighted_mse_matches_direct_computation_and_weights_the_peaks():
+    torch.manual_seed(3)
+    pred, target = torch.randn(2, 3, 5, 4), torch.rand(2, 2, 5, 4)
+    weight = magnitude_weights(target, 2.0)
+    # 1 + 2 t / mean(t): mean weight 3 per source, the loudest bin weighted most
+    torch.testing.assert_close(weight.mean((-1, -2)), torch.full((2, 2), 3.0))
+    assert weight.flatten(2).argmax(-1).equal(target.flatten(2).argmax(-1))
+    direct = (weight[:, None] * (pred[:, :, None] - target[:, None]) ** 2).mean((-1, -2))
+    torch.testing.assert_close(pairwise_mse(pred, target, weight), direct, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(pairwise_mse(pred, target, magnitude_weights(target, 0.0)), pairwise_mse(pred, target))
+    # the weights change which errors cost most: missing a peak by 0.1 now costs more than missing the floor by 0.1
+    flat = torch.zeros(1, 1, 1, 4)
+    flat[..., 0] = 1.0
+    miss_peak, miss_floor = flat.clone(), flat.clone()
+    miss_peak[..., 0] -= 0.1
+    miss_floor[..., 1] += 0.1
+    w = magnitude_weights(flat, 1.0)
+    assert matched_mse_loss(miss_peak, flat, w)[0] > matched_mse_loss(miss_floor, flat, w)[0]
+    assert matched_mse_loss(miss_peak, flat)[0] == pytest.approx(float(matched_mse_loss(miss_floor, flat)[0]))
+
+
+def test_loss_section_defaults_to_the_papers_mse_and_rejects_a_negative_weight():
+    from paperzoo.engine.config import load_config
+    from paperzoo.errors import ConfigError
+
+    assert load_config("separation/audioslots_fsdd2mix").loss.magnitude_weight == 0.0
+    assert load_config("separation/audioslots_fsdd2mix", ["loss.magnitude_weight=1.5"]).loss.magnitude_weight == 1.5
+    with pytest.raises(ConfigError, match="magnitude_weight"):
+        load_config("separation/audioslots_fsdd2mix", ["loss.magnitude_weight=-1"])
 
 
 def test_si_snr_matches_torchmetrics_and_handles_silence():
