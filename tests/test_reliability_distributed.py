@@ -97,3 +97,23 @@ def test_audioslots_two_processes_match_one_process(tmp_path):
     assert_ranks_identical(tmp_path / "ranks")
     a, b = model_weights(only_run_dir(tmp_path / "runs", "single")), model_weights(only_run_dir(tmp_path / "runs", "ddp"))
     assert_same_weights(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_bpr_two_processes_match_one_process(tmp_path):
+    """BPR-MF with its negatives drawn for the global batch: 2 gloo processes end where 1 process does."""
+    from paperzoo.data.synthetic import clustered_interactions
+
+    target = clustered_interactions(tmp_path / "target.csv", [f"u{i}" for i in range(30)], [f"i{i}" for i in range(25)],
+                                    n=300, seed=1)
+    config = write_config(tmp_path / "rec.yaml", tmp_path / "runs", task="recommender", name="rec", trainer=TRAINER,
+                          optim={"name": "adam", "lr": 0.01}, model={"name": "bpr_mf", "dim": 8},
+                          data={"target": str(target), "k_core": 0, "batch_size": 32})
+    single = run_process("train", config, "name=single", cwd=tmp_path)
+    assert single.returncode == 0, single.stderr[-2000:]
+    done = train_with_rank_dumps(config, tmp_path / "ranks", "name=ddp", "trainer.devices=2", "trainer.strategy=ddp")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_ranks_identical(tmp_path / "ranks")
+    a, b = model_weights(only_run_dir(tmp_path / "runs", "single")), model_weights(only_run_dir(tmp_path / "runs", "ddp"))
+    assert_same_weights(a, b, rtol=1e-4, atol=1e-5)
+    start = model_weights_at_init(config)
+    assert any(not torch.allclose(a[k], start[k]) for k in a if a[k].is_floating_point()), "nothing trained"

@@ -188,3 +188,27 @@ def test_user_errors_are_one_line(domains, pretrained, tmp_path, cli):
     code, _, err = cli("train", recommender_config(tmp_path, "no_such_domain", "z.yaml", mode="random"))
     assert code == 2 and "unknown recsys domain" in err
     assert not (tmp_path / "runs").exists()  # nothing half-written
+
+
+def test_negatives_avoid_training_items_and_depend_on_the_global_row_only(domains):
+    """BPR negatives are drawn for the global batch: rank r of W processes (rows r::W) gets exactly
+    the negatives one process draws for those rows, and none is a training item of its user."""
+    import numpy as np
+
+    from paperzoo.recsys import task as recommender
+
+    cfg = load_config_from(["task=recommender", "name=x", f"data.target={domains[1]}", "data.k_core=0", "model.dim=8"])
+    task = recommender.build_task(cfg, recommender.build_data(cfg))
+    train_users, train_items = task.split.pairs("train")
+    users = np.random.default_rng(0).choice(train_users, 64)
+    single = task._negatives(users, step=7)
+    trained = set(zip(train_users.tolist(), train_items.tolist()))
+    assert not any((u, i) in trained for u, i in zip(users.tolist(), single.tolist()))
+    for world in (2, 4):
+        for rank in range(world):
+            np.testing.assert_array_equal(task._negatives(users[rank::world], 7, rank, world), single[rank::world])
+    assert not np.array_equal(task._negatives(users, step=8), single)  # a new draw each step
+    counts = np.bincount(task._negatives(np.repeat(users[:1], 20000), step=0), minlength=task.split.data.num_items)
+    allowed = counts > 0
+    assert allowed.sum() == task.split.data.num_items - sum(u == users[0] for u, _ in trained)  # every other item drawn
+    assert counts[allowed].std() / counts[allowed].mean() < 0.1  # ~uniform among them

@@ -192,23 +192,30 @@ class RecommenderTask(BaseTask):
                 table.weight[idx] = vecs
         self.transferred = (len(user_init), len(item_init))
 
-    def _negatives(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One item per user, uniform among the items it has no training interaction with."""
+    def _negatives(self, users: np.ndarray, step: int, rank: int = 0, world: int = 1) -> np.ndarray:
+        """One item per user, uniform among the items it has no training interaction with.
+
+        Drawn for the global batch: round r proposes one item per global row from a generator seeded
+        by (seed, step, r), and this process (rows ``rank::world``, as ``StepBatches`` deals them) keeps
+        its rows' proposals; a row takes its first proposal that is not a training item. So a row's
+        negative depends on its global position only, and W processes draw what one process would."""
         n_items = self.split.data.num_items
-        neg = rng.integers(0, n_items, len(users))
-        for _ in range(100):
+        neg = np.zeros(len(users), dtype=np.int64)
+        todo = np.ones(len(users), dtype=bool)
+        for r in range(100):
+            proposal = np.random.default_rng([self.cfg.seed, step, r]).integers(0, n_items, len(users) * world)[rank::world]
+            neg[todo] = proposal[todo]
             keys = users * n_items + neg
             pos = np.minimum(np.searchsorted(self._train_keys, keys), len(self._train_keys) - 1)
-            clash = self._train_keys[pos] == keys
-            if not clash.any():
+            todo = self._train_keys[pos] == keys
+            if not todo.any():
                 break
-            neg[clash] = rng.integers(0, n_items, int(clash.sum()))
         return neg
 
     def training_step(self, batch, batch_idx):
         users, pos = batch
-        rng = np.random.default_rng([self.cfg.seed, self.global_step, self.global_rank])
-        neg = torch.from_numpy(self._negatives(users.cpu().numpy(), rng)).to(users.device)
+        negatives = self._negatives(users.cpu().numpy(), self.global_step, self.global_rank, self.trainer.world_size)
+        neg = torch.from_numpy(negatives).to(users.device)
         u_all, i_all = self.model.embeddings()
         u, i, j = u_all[users], i_all[pos], i_all[neg]
         loss = bpr_loss((u * i).sum(1), (u * j).sum(1))
