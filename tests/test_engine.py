@@ -154,3 +154,24 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     # and both learned something: not a vacuous comparison
     for run in (a, b):
         assert [float(r["val/accuracy"]) for r in metrics_rows(run) if r.get("val/accuracy")][-1] > 0.7
+
+
+def test_global_batchnorm_conversion_keeps_parameters_buffers_and_frozen_flags():
+    """``convert_batchnorm`` (DDP's global-batch BN) swaps the class only: same weights and running
+    statistics, and a frozen BN (a momentum key encoder's) stays frozen, since DDP rejects trainable
+    parameters that get no gradient."""
+    from torch import nn
+
+    from paperzoo.engine.batchnorm import GlobalBatchNorm, convert_batchnorm
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv1d(2, 3, 1), nn.BatchNorm1d(3), nn.Sequential(nn.BatchNorm1d(3)))
+    net[1].weight.data.uniform_()
+    net[1].running_mean.uniform_()
+    net[2][0].requires_grad_(False)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    convert_batchnorm(net)
+    assert isinstance(net[1], GlobalBatchNorm) and isinstance(net[2][0], GlobalBatchNorm)
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    assert net[1].weight.requires_grad and not net[2][0].weight.requires_grad and not net[2][0].bias.requires_grad

@@ -117,3 +117,31 @@ def test_bpr_two_processes_match_one_process(tmp_path):
     assert_same_weights(a, b, rtol=1e-4, atol=1e-5)
     start = model_weights_at_init(config)
     assert any(not torch.allclose(a[k], start[k]) for k in a if a[k].is_floating_point()), "nothing trained"
+
+
+def test_pcrec_pretraining_two_processes_match_one_process(tmp_path):
+    """GCC-style MoCo pre-training: views drawn for the global batch, keys enqueued in its order, batch
+    norms synchronised: 2 processes end with the weights and the key queue of 1 (dropout off, whose
+    masks are per process)."""
+    from paperzoo.data.synthetic import clustered_interactions
+
+    source = clustered_interactions(tmp_path / "source.csv", [f"u{i}" for i in range(30)], [f"i{i}" for i in range(25)],
+                                    n=300, seed=0)
+    config = write_config(tmp_path / "pre.yaml", tmp_path / "runs", task="graph_pretrain", name="pre", trainer=TRAINER,
+                          # SGD: the GIN's linear biases feed batch norms, so their true gradient is 0 and Adam would
+                          # turn float rounding (which differs between 1 and 2 processes) into full-size steps
+                          optim={"name": "sgd", "lr": 0.5}, model={"hidden": 16, "out_dim": 8, "num_layers": 2, "dropout": 0.0},
+                          data={"source": str(source), "batch_size": 8, "val_nodes": 16},
+                          contrast={"mode": "moco", "queue_size": 32})
+    single = run_process("train", config, "name=single", cwd=tmp_path)
+    assert single.returncode == 0, single.stderr[-2000:]
+    done = train_with_rank_dumps(config, tmp_path / "ranks", "name=ddp", "trainer.devices=2", "trainer.strategy=ddp")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_ranks_identical(tmp_path / "ranks")
+    from paperzoo.io.checkpoints import last_checkpoint, read_checkpoint
+
+    a, b = (read_checkpoint(last_checkpoint(only_run_dir(tmp_path / "runs", name)))["state_dict"] for name in ("single", "ddp"))
+    assert "moco.queue" in a and any(k.startswith("moco.key_encoder.") for k in a), sorted(a)[:10]
+    assert_same_weights(a, b, rtol=1e-4, atol=1e-5)  # the encoder, the key encoder and the key queue
+    start = model_weights_at_init(config)
+    assert any(not torch.allclose(a[k], start[k]) for k in start if start[k].is_floating_point()), "nothing trained"

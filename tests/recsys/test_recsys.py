@@ -325,3 +325,24 @@ def test_moco_keys_use_batch_statistics_but_never_dropout_while_training():
     assert enc[2].training  # the query encoder still drops out
     moco.eval()
     assert not key_encoder[1].training
+
+
+def test_views_of_a_global_batch_row_do_not_depend_on_how_the_batch_is_split():
+    """Under DDP rank r holds rows r::W of the global batch: its walks and eigenvector signs are those
+    one process draws for the same rows, so 2 processes pre-train on exactly the views of 1."""
+    graph = random_graph(n=300, seed=3)
+    queries = np.random.default_rng(1).integers(0, graph.num_nodes, 12)
+
+    def features(rows, rank, world):
+        rng = np.random.default_rng(7)
+        sub = rwr_subgraphs(graph, queries[rows], rng, num_steps=32, max_nodes=16, rank=rank, world=world)
+        eig = eigen_features(sub, k=4, rng=rng, rank=rank, world=world)
+        return [(sub.nodes[a:b], eig[a:b]) for a, b in zip(sub.offsets[:-1], sub.offsets[1:])]
+
+    single = features(slice(None), 0, 1)
+    for world in (2, 3):
+        for rank in range(world):
+            for (nodes, eig), (nodes1, eig1) in zip(features(slice(rank, None, world), rank, world), single[rank::world]):
+                np.testing.assert_array_equal(nodes, nodes1)
+                np.testing.assert_array_equal(eig, eig1)
+    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(single[0::2], single[1::2]))  # rows do differ

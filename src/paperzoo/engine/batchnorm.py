@@ -64,6 +64,9 @@ def convert_batchnorm(module: nn.Module) -> nn.Module:
     if isinstance(module, _BatchNorm) and not isinstance(module, GlobalBatchNorm):
         new = GlobalBatchNorm(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
         new.load_state_dict(module.state_dict())
+        if module.affine:  # a frozen BN stays frozen (e.g. a momentum encoder's): DDP rejects unused trainable parameters
+            new.weight.requires_grad_(module.weight.requires_grad)
+            new.bias.requires_grad_(module.bias.requires_grad)
         return new.to(module.running_mean.device if module.running_mean is not None else "cpu").train(module.training)
     for name, child in module.named_children():
         setattr(module, name, convert_batchnorm(child))

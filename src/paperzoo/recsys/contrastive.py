@@ -64,11 +64,12 @@ class MoCo(nn.Module):
 
     @torch.no_grad()
     def enqueue(self, keys: torch.Tensor) -> None:
-        """Overwrite the oldest entries with ``keys`` (B, dim) (all ranks' keys under DDP)."""
+        """Overwrite the oldest entries with ``keys`` (B, dim) (all ranks' keys under DDP, in the global
+        batch's order: rank r holds rows r, r + W, ..., so the queue is the one a single process builds)."""
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             gathered = [torch.empty_like(keys) for _ in range(dist.get_world_size())]
             dist.all_gather(gathered, keys)
-            keys = torch.cat(gathered)
+            keys = torch.stack(gathered, 1).flatten(0, 1)  # row i of the global batch is rank i % W's row i // W
         k, n = len(keys), len(self.queue)
         idx = (self.queue_ptr + torch.arange(k, device=keys.device)) % n
         self.queue[idx] = keys

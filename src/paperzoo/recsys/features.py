@@ -45,9 +45,14 @@ class GraphBatch:
                           self.graph_index.to(device), self.num_graphs)
 
 
-def eigen_features(sub: Subgraphs, k: int = 32, rng: np.random.Generator | None = None) -> np.ndarray:
-    """(M, k) float32 eigenvector features of every node of every subgraph (see module doc)."""
+def eigen_features(sub: Subgraphs, k: int = 32, rng: np.random.Generator | None = None, rank: int = 0,
+                   world: int = 1) -> np.ndarray:
+    """(M, k) float32 eigenvector features of every node of every subgraph (see module doc).
+
+    Random signs are drawn for a global batch of ``world`` x G subgraphs, of which these are rows
+    ``rank::world`` (as under DDP), so a subgraph's signs depend on its global position only."""
     out = np.zeros((len(sub.nodes), k), np.float32)
+    signs = None if rng is None else rng.choice(np.array([-1.0, 1.0]), size=(sub.num_graphs * world, k))[rank::world]
     sizes, offsets = sub.sizes, sub.offsets
     local = sub.edges - np.repeat(offsets[:-1], sizes)[sub.edges[0]]  # positions inside their subgraph
     owner = np.repeat(np.arange(sub.num_graphs), sizes)[sub.edges[0]]
@@ -64,17 +69,15 @@ def eigen_features(sub: Subgraphs, k: int = 32, rng: np.random.Generator | None 
         _, vecs = np.linalg.eigh(norm[:, :, None] * adj * norm[:, None, :])
         kk = min(k, n)
         vecs = vecs[:, :, ::-1][:, :, :kk]  # largest eigenvalues first
-        vecs = vecs * _signs(vecs, rng)[:, None, :]
+        vecs = vecs * (signs[group, :kk] if signs is not None else _canonical_signs(vecs))[:, None, :]
         rows = vecs / np.maximum(np.linalg.norm(vecs, axis=-1, keepdims=True), 1e-12)
         idx = offsets[group][:, None] + np.arange(n)
         out[idx.ravel(), :kk] = rows.reshape(-1, kk)
     return out
 
 
-def _signs(vecs: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-    """(G, k) +-1: random when training, else the query row (node 0) made non-negative."""
-    if rng is not None:
-        return rng.choice(np.array([-1.0, 1.0]), size=(vecs.shape[0], vecs.shape[2]))
+def _canonical_signs(vecs: np.ndarray) -> np.ndarray:
+    """(G, k) +-1 that make the query row (node 0) non-negative."""
     query = vecs[:, 0, :]
     biggest = np.take_along_axis(vecs, np.abs(vecs).argmax(1)[:, None, :], 1)[:, 0, :]
     ref = np.where(np.abs(query) > 1e-8, query, biggest)
@@ -86,12 +89,13 @@ def subgraph_degrees(sub: Subgraphs) -> np.ndarray:
     return np.bincount(sub.edges[0], minlength=len(sub.nodes))
 
 
-def to_batch(sub: Subgraphs, *, k: int = 32, rng: np.random.Generator | None = None) -> GraphBatch:
-    """Subgraphs -> tensors for ``GINEncoder`` (``rng`` set: random eigenvector signs)."""
+def to_batch(sub: Subgraphs, *, k: int = 32, rng: np.random.Generator | None = None, rank: int = 0, world: int = 1) -> GraphBatch:
+    """Subgraphs -> tensors for ``GINEncoder`` (``rng`` set: random eigenvector signs, drawn for the
+    global batch of which these are rows ``rank::world``)."""
     is_query = np.zeros(len(sub.nodes), np.float32)
     is_query[sub.offsets[:-1][sub.sizes > 0]] = 1.0
     return GraphBatch(
-        torch.from_numpy(eigen_features(sub, k, rng)),
+        torch.from_numpy(eigen_features(sub, k, rng, rank, world)),
         torch.from_numpy(subgraph_degrees(sub).astype(np.int64)),
         torch.from_numpy(is_query),
         torch.from_numpy(sub.edges),

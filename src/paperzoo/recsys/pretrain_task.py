@@ -91,11 +91,12 @@ class Config(RunConfig):
 
 
 def sample_views(graph: BipartiteGraph, queries: np.ndarray, cfg: SubgraphConfig, rng: np.random.Generator, *,
-                 eig_dim: int = 32, random_signs: bool = True):
-    """One ``GraphBatch`` of r-ego subgraphs around ``queries``."""
+                 eig_dim: int = 32, random_signs: bool = True, rank: int = 0, world: int = 1):
+    """One ``GraphBatch`` of r-ego subgraphs around ``queries``; with ``rank``, ``world`` the queries
+    are rows ``rank::world`` of the global batch and get the views one process would draw for them."""
     sub = rwr_subgraphs(graph, queries, rng, restart_prob=cfg.restart_prob, max_hops=cfg.max_hops,
-                        num_steps=cfg.walk_steps, max_nodes=cfg.max_nodes)
-    return to_batch(sub, k=eig_dim, rng=rng if random_signs else None)
+                        num_steps=cfg.walk_steps, max_nodes=cfg.max_nodes, rank=rank, world=world)
+    return to_batch(sub, k=eig_dim, rng=rng if random_signs else None, rank=rank, world=world)
 
 
 def build_data(cfg: Config, data_dir=None) -> TensorDataModule:
@@ -118,20 +119,21 @@ class GraphPretrainTask(BaseTask):
         self.moco = (MoCo(self.model, dim=m.out_dim, queue_size=c.queue_size, momentum=c.momentum,
                           temperature=c.temperature, seed=cfg.seed) if c.mode == "moco" else None)
 
-    def _views(self, queries: torch.Tensor, rng: np.random.Generator, random_signs: bool = True):
+    def _views(self, queries: torch.Tensor, rng: np.random.Generator, random_signs: bool = True, world: int = 1):
         q = queries.cpu().numpy()
-        kw = dict(eig_dim=self.cfg.model.eig_dim, random_signs=random_signs)
+        kw = dict(eig_dim=self.cfg.model.eig_dim, random_signs=random_signs, rank=self.global_rank if world > 1 else 0, world=world)
         return (sample_views(self.graph, q, self.cfg.data.subgraph, rng, **kw).to(self.device),
                 sample_views(self.graph, q, self.cfg.data.subgraph, rng, **kw).to(self.device))
 
     def training_step(self, batch, batch_idx):
-        rng = np.random.default_rng([self.cfg.seed, self.global_step, self.global_rank])
-        view_q, view_k = self._views(batch[0], rng)
+        # one generator for the global batch: each process keeps its rows' walks and signs (2 processes == 1)
+        rng = np.random.default_rng([self.cfg.seed, self.global_step])
+        view_q, view_k = self._views(batch[0], rng, world=self.trainer.world_size)
         q = self.model(view_q)
         if self.moco is not None:
             logits = self.moco(q, view_k)
             loss = info_nce(logits)
-        else:
+        else:  # under DDP the in-batch negatives are this process's rows only (MoCo's queue holds every rank's keys)
             logits = in_batch_logits(q, self.model(view_k), self.cfg.contrast.temperature)
             loss = info_nce(logits, torch.arange(len(q), device=q.device))
         self.log("train/loss", loss, prog_bar=True)

@@ -56,8 +56,12 @@ class Subgraphs:
 
 
 def random_walk_traces(graph: BipartiteGraph, queries: np.ndarray, rng: np.random.Generator, *,
-                       restart_prob: float = 0.8, max_hops: int | None = None, num_steps: int = 256):
-    """(B, num_steps + 1) visited nodes, column 0 the queries; also the number of restarts."""
+                       restart_prob: float = 0.8, max_hops: int | None = None, num_steps: int = 256, rank: int = 0,
+                       world: int = 1):
+    """(B, num_steps + 1) visited nodes, column 0 the queries; also the number of restarts.
+
+    The random numbers of each step are drawn for a global batch of ``world`` x B walkers, of which
+    ``queries`` are rows ``rank::world`` (as under DDP): a walk depends on its global position only."""
     if not 0.0 <= restart_prob < 1.0:
         raise InvalidArgumentError(f"restart_prob must be in [0, 1), got {restart_prob}")
     if max_hops is not None and max_hops < 1:
@@ -71,7 +75,7 @@ def random_walk_traces(graph: BipartiteGraph, queries: np.ndarray, rng: np.rando
     depth = np.zeros(len(queries), dtype=np.int64)
     restarts = 0
     for t in range(1, num_steps + 1):
-        u, pick = rng.random(len(queries)), rng.random(len(queries))
+        u, pick = rng.random(len(queries) * world)[rank::world], rng.random(len(queries) * world)[rank::world]
         d = deg[cur]
         stuck = d == 0
         jump = u < restart_prob
@@ -87,12 +91,14 @@ def random_walk_traces(graph: BipartiteGraph, queries: np.ndarray, rng: np.rando
 
 
 def rwr_subgraphs(graph: BipartiteGraph, queries, rng: np.random.Generator, *, restart_prob: float = 0.8,
-                  max_hops: int | None = None, num_steps: int = 256, max_nodes: int = 128) -> Subgraphs:
-    """Induced subgraphs around ``queries`` (B,) from random walks with restart (see module doc)."""
+                  max_hops: int | None = None, num_steps: int = 256, max_nodes: int = 128, rank: int = 0,
+                  world: int = 1) -> Subgraphs:
+    """Induced subgraphs around ``queries`` (B,) from random walks with restart (see module doc);
+    ``rank``, ``world``: the queries are rows ``rank::world`` of a global batch (``random_walk_traces``)."""
     if max_nodes < 1:
         raise InvalidArgumentError(f"max_nodes must be >= 1, got {max_nodes}")
     trace, restarts = random_walk_traces(graph, queries, rng, restart_prob=restart_prob, max_hops=max_hops,
-                                         num_steps=num_steps)
+                                         num_steps=num_steps, rank=rank, world=world)
     B, n = len(trace), graph.num_nodes
     # distinct (walker, node) pairs in order of first visit: the flattened trace is walker-major
     keys = np.arange(B, dtype=np.int64)[:, None] * n + trace
