@@ -3,7 +3,8 @@
 Each step draws ``batch_size`` query nodes (users and items alike), samples two r-ego subgraphs per
 query by random walk with restart, and trains the GIN encoder with InfoNCE: MoCo (queue 16,384,
 momentum 0.999) or in-batch negatives (``contrast.mode=e2e``). Sampling randomness depends only on
-(seed, step), so a resumed run samples what an uninterrupted one would.
+(seed, step), so a resumed run samples what an uninterrupted one would; it is drawn for the global
+batch, of which each DDP process keeps its rows, so W processes train as one (tested).
 
 Defaults follow GCC where PCRec is silent: Adam lr 0.005, weight decay 1e-5, gradient norm clipped
 at 1, batch 32, tau 0.07, restart 0.8, 256 walk steps; GCC warms up linearly for 10% of training
