@@ -79,6 +79,19 @@ def model_weights_at_init(config: Path) -> dict:
     return {f"model.{k}": v for k, v in task.model.state_dict().items()}
 
 
+def train_one_and_two_processes(config: Path, tmp_path: Path) -> tuple[dict, dict]:
+    """Train ``config`` as 1 process and as 2 gloo processes (replicas checked identical): the two
+    runs' final state dicts (model, buffers, everything the checkpoint holds)."""
+    from paperzoo.io.checkpoints import last_checkpoint, read_checkpoint
+
+    single = run_process("train", config, "name=single", cwd=tmp_path)
+    assert single.returncode == 0, single.stderr[-2000:]
+    done = train_with_rank_dumps(config, tmp_path / "ranks", "name=ddp", "trainer.devices=2", "trainer.strategy=ddp")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_ranks_identical(tmp_path / "ranks")
+    return tuple(read_checkpoint(last_checkpoint(only_run_dir(tmp_path / "runs", name)))["state_dict"] for name in ("single", "ddp"))
+
+
 def test_audioslots_two_processes_match_one_process(tmp_path):
     from paperzoo.data.fsdd2mix import build_fsdd2mix
     from paperzoo.data.synthetic import synthetic_fsdd
@@ -90,12 +103,7 @@ def test_audioslots_two_processes_match_one_process(tmp_path):
                           model={"name": "audioslots_small", "options": {"dim": 16, "depth": 1, "heads": 2, "mlp_dim": 16,
                                  "decoder_hidden": 16, "decoder_layers": 2, "num_bands": 2, "widths": [4, 8, 8, 8]}},
                           data={"location": str(mixtures), "batch_size": 4, "limit_val": 2})
-    single = run_process("train", config, "name=single", cwd=tmp_path)
-    assert single.returncode == 0, single.stderr[-2000:]
-    done = train_with_rank_dumps(config, tmp_path / "ranks", "name=ddp", "trainer.devices=2", "trainer.strategy=ddp")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert_ranks_identical(tmp_path / "ranks")
-    a, b = model_weights(only_run_dir(tmp_path / "runs", "single")), model_weights(only_run_dir(tmp_path / "runs", "ddp"))
+    a, b = train_one_and_two_processes(config, tmp_path)
     assert_same_weights(a, b, rtol=1e-4, atol=1e-5)
 
 
@@ -108,15 +116,10 @@ def test_bpr_two_processes_match_one_process(tmp_path):
     config = write_config(tmp_path / "rec.yaml", tmp_path / "runs", task="recommender", name="rec", trainer=TRAINER,
                           optim={"name": "adam", "lr": 0.01}, model={"name": "bpr_mf", "dim": 8},
                           data={"target": str(target), "k_core": 0, "batch_size": 32})
-    single = run_process("train", config, "name=single", cwd=tmp_path)
-    assert single.returncode == 0, single.stderr[-2000:]
-    done = train_with_rank_dumps(config, tmp_path / "ranks", "name=ddp", "trainer.devices=2", "trainer.strategy=ddp")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert_ranks_identical(tmp_path / "ranks")
-    a, b = model_weights(only_run_dir(tmp_path / "runs", "single")), model_weights(only_run_dir(tmp_path / "runs", "ddp"))
+    a, b = train_one_and_two_processes(config, tmp_path)
     assert_same_weights(a, b, rtol=1e-4, atol=1e-5)
     start = model_weights_at_init(config)
-    assert any(not torch.allclose(a[k], start[k]) for k in a if a[k].is_floating_point()), "nothing trained"
+    assert any(not torch.allclose(a[k], start[k]) for k in start if start[k].is_floating_point()), "nothing trained"
 
 
 def test_pcrec_pretraining_two_processes_match_one_process(tmp_path):
@@ -133,14 +136,7 @@ def test_pcrec_pretraining_two_processes_match_one_process(tmp_path):
                           optim={"name": "sgd", "lr": 0.5}, model={"hidden": 16, "out_dim": 8, "num_layers": 2, "dropout": 0.0},
                           data={"source": str(source), "batch_size": 8, "val_nodes": 16},
                           contrast={"mode": "moco", "queue_size": 32})
-    single = run_process("train", config, "name=single", cwd=tmp_path)
-    assert single.returncode == 0, single.stderr[-2000:]
-    done = train_with_rank_dumps(config, tmp_path / "ranks", "name=ddp", "trainer.devices=2", "trainer.strategy=ddp")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert_ranks_identical(tmp_path / "ranks")
-    from paperzoo.io.checkpoints import last_checkpoint, read_checkpoint
-
-    a, b = (read_checkpoint(last_checkpoint(only_run_dir(tmp_path / "runs", name)))["state_dict"] for name in ("single", "ddp"))
+    a, b = train_one_and_two_processes(config, tmp_path)
     assert "moco.queue" in a and any(k.startswith("moco.key_encoder.") for k in a), sorted(a)[:10]
     assert_same_weights(a, b, rtol=1e-4, atol=1e-5)  # the encoder, the key encoder and the key queue
     start = model_weights_at_init(config)
