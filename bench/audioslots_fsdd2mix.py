@@ -62,6 +62,12 @@ DECODERS = {
 
 
 SLOT_ATTENTION = "AudioSlots, Slot Attention (0.5 s)"
+# the trained rows: label -> overrides of separation/audioslots_fsdd2mix
+TRAINED = [("Autoencoder (0.5 s)", ["model.variant=autoencoder"]), ("AudioSlots (0.5 s)", []),
+           ("AudioSlots (1 s)", ["stft.chunk_seconds=1.0"]),
+           # the paper's discussion: Slot Attention in place of the query transformer, 3 iterations as in
+           # Locatello et al. (the transformer has 2 layers here); slots drawn from the seeded global RNG
+           (SLOT_ATTENTION, ["model.slot_module=slot_attention", "model.options.depth=3"])]
 
 
 def stft_config(chunk_seconds: float) -> STFTConfig:
@@ -73,7 +79,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=1200)
     p.add_argument("--splits", nargs="*", default=["seen", "unseen"])
     p.add_argument("--test-limit", type=int, help="first N test mixtures only")
-    p.add_argument("--only", nargs="*", help="trained rows to run (e.g. 'AudioSlots (0.5 s)'), or with --decoder-ablation the variants to run (merged with the earlier run's other rows); default: all")
+    p.add_argument("--only", nargs="*", help="rows to run (e.g. 'AudioSlots (0.5 s)' 'Conv-TasNet'; bare --only: none, e.g. with --zoo), or with --decoder-ablation the variants to run (merged with the earlier run's other rows); default: all")
     p.add_argument("--tag", default="", help="suffix of the results entry (e.g. 'long' -> audioslots_fsdd2mix_long)")
     p.add_argument("--decoder-ablation", action="store_true", help="run the decoder ablation (seen split) instead")
     p.add_argument("--set", nargs="*", default=[], help="overrides for every trained AudioSlots row (e.g. model.options.decoder_film=true)")
@@ -83,6 +89,9 @@ def main(argv=None):
     quiet_lightning()
     if args.decoder_ablation:
         return decoder_ablation(args)
+    rows = [label for label, _ in TRAINED] + ["Conv-TasNet"]
+    if args.only is not None and set(args.only) - set(rows):
+        p.error(f"unknown rows {sorted(set(args.only) - set(rows))}; rows: {', '.join(rows)} (bare --only: none, e.g. with --zoo)")
     t_start = time.perf_counter()
     root = ensure_fsdd2mix(None, RATE)
     out = Path(tempfile.mkdtemp(prefix="bench_audioslots_"))
@@ -95,18 +104,13 @@ def main(argv=None):
             cfg = stft_config(chunk)
             rows[f"Oracle ({chunk:g} s)"] = score_examples(oracle_estimator(cfg), mix, ref, cfg, aligns=("oracle",))
             print(split, f"Oracle ({chunk:g} s)", rows[f"Oracle ({chunk:g} s)"], flush=True)
-        trained = [("Autoencoder (0.5 s)", ["model.variant=autoencoder"]), ("AudioSlots (0.5 s)", []),
-                   ("AudioSlots (1 s)", ["stft.chunk_seconds=1.0"]),
-                   # the paper's discussion: Slot Attention in place of the query transformer, 3 iterations as in
-                   # Locatello et al. (the transformer has 2 layers here); slots drawn from the seeded global RNG
-                   (SLOT_ATTENTION, ["model.slot_module=slot_attention", "model.options.depth=3"])]
         if args.zoo and split == "seen":
             separator = paperzoo.load("zoo:audioslots_fsdd2mix")
             with torch.no_grad():
                 rows["zoo:audioslots_fsdd2mix"] = score_examples(separator.estimator(), mix, ref, separator.stft_cfg)
             print(split, "zoo", rows["zoo:audioslots_fsdd2mix"], flush=True)
-        for label, extra in trained:
-            if args.only and label not in args.only:
+        for label, extra in TRAINED:
+            if args.only is not None and label not in args.only:
                 continue
             t0 = time.perf_counter()
             run = train("separation/audioslots_fsdd2mix", [f"out_dir={out}", f"name={split}_{len(rows)}", f"data.split={split}",
@@ -135,7 +139,7 @@ def main(argv=None):
                 figure = spectrogram_figure(stft(mix[0], cfg).abs().numpy(), stft(ref[0], cfg).abs().numpy(),
                                             stft(est, cfg).abs().numpy(), DOCS / f"audioslots_fsdd2mix{'_' + args.tag if args.tag else ''}_{split}.png", RATE,
                                             f"fsdd2mix {split}, test mixture 0: AudioSlots (0.5 s), IBM")
-        if not args.only or "Conv-TasNet" in args.only:
+        if args.only is None or "Conv-TasNet" in args.only:
             seconds = rows["AudioSlots (0.5 s)"]["train_seconds"] if "AudioSlots (0.5 s)" in rows else args.peer_seconds
             if seconds is None:
                 raise SystemExit("the Conv-TasNet row needs --peer-seconds when the AudioSlots (0.5 s) row is not run")
@@ -244,7 +248,7 @@ def markdown(results: dict) -> str:
     s = results["settings"]
     rows_run = {label for res in results["splits"].values() for label in res["rows"]}
     about = [f"Script `bench/audioslots_fsdd2mix.py`: fsdd2mix test split (300 mixtures of 1 s, 8 kHz), mean dB."]
-    if rows_run & {"Autoencoder (0.5 s)", "AudioSlots (0.5 s)", "AudioSlots (1 s)", SLOT_ATTENTION}:
+    if rows_run & {label for label, _ in TRAINED}:
         about.append(f"Trained rows: audioslots_small, {s['steps']} steps of batch 16, seed 0{' with ' + ' '.join(s['set']) if s.get('set') else ''}.")
     if "zoo:audioslots_fsdd2mix" in rows_run:
         card = paperzoo.zoo.card("audioslots_fsdd2mix")
