@@ -22,7 +22,7 @@ classes (the "actions").
    training frames' codes; test frames "reconstructed" through 27 bits: pixel MSE and the error of the
    frame's mean colour, against a random pairing of test frames (what nothing survives gives).
 Writes PNG strips (real above generated) and GIFs and MP4s of real | generated side by side under
-``bench/results/vqvae_video/``.
+``docs/vqvae_video/`` (beside RESULTS.md, like the figures).
 Usage: python bench/vqvae_video.py [--vq-steps 1500] [--prior-steps 2000] [--clips 100] [--classifier-steps 600] [--hierarchy-steps 1500]
 """
 
@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import RESULTS, table, write_results  # noqa: E402
+from _results import ROOT, table, write_results  # noqa: E402
 from _training import train_steps, validation_summary  # noqa: E402
 
 import paperzoo  # noqa: E402
@@ -149,7 +149,7 @@ def main(argv=None):
     agree_true = float((classify(classifier, fake) == labels).mean())
     agree_other = float((classify(classifier, fake_other) == other.numpy()).mean())
     real_agree = float((classify(classifier, real) == labels).mean())
-    media = write_media(RESULTS / NAME, real, fake, labels)
+    media = write_media(ROOT / "docs" / NAME, real, fake, labels)
 
     # compression hierarchy: 3 latents (27 bits) per frame
     frame_codes = train_codes[:500].flatten(0, 1)
@@ -170,7 +170,7 @@ def main(argv=None):
                  "mse_random_pair": float(mse01(shuffled[:, None], originals[:, None]).mean()),
                  "mean_colour_error": colour_error(through, originals), "mean_colour_error_random_pair": colour_error(shuffled, originals),
                  "train_seconds": hierarchy_seconds}
-    image_grid([originals[:12], through[:12]], RESULTS / NAME / "hierarchy_27bits.png", scale=3)
+    image_grid([originals[:12], through[:12]], ROOT / "docs" / NAME / "hierarchy_27bits.png", scale=3)
 
     rows = [
         ["frame VQ-VAE: codes per frame, K", f"{tuple(codes.shape[2:])}, {k}"],
@@ -191,7 +191,7 @@ def main(argv=None):
             f"({vq_seconds / 60:.1f} min); prior {args.prior_steps} steps of 16 clips ({prior_seconds / 60:.1f} min); continuation of "
             f"{len(chosen)} test clips from 6 given frames, temperature 1, seed 0 ({generation_seconds:.0f} s for both conditions); "
             f"hierarchy {args.hierarchy_steps} steps on 8,000 frames ({hierarchy_seconds / 60:.1f} min). Strips, GIFs and MP4s (real | "
-            f"generated) and `hierarchy_27bits.png` (originals above their 27-bit reconstructions) are in `bench/results/{NAME}/`.\n\n"
+            f"generated) and `hierarchy_27bits.png` (originals above their 27-bit reconstructions) are in `docs/{NAME}/`.\n\n"
             + table(["measure", "value"], rows) + "\n")
     write_results(NAME, {"settings": vars(args), "prior_bits": prior_bits, "mse": {k2: v.tolist() for k2, v in mse.items()},
                          "agreement": {"true_action": agree_true, "other_action": agree_other, "real_clips": real_agree,
