@@ -6,6 +6,7 @@ so the tables in it are never typed by hand.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import platform
@@ -27,6 +28,13 @@ script, the machine, the data, and the settings that produced it.
 def machine() -> str:
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
             f"({torch.get_num_threads()} threads), Python {sys.version.split()[0]}")
+
+
+def validation_log(run_dir: Path) -> list[dict]:
+    """A training run's validation metrics at each step they were logged (its learning curve), from metrics.csv."""
+    with open(Path(run_dir) / "metrics.csv") as f:
+        rows = [{k: v for k, v in r.items() if k.startswith("val/") and v} | {"step": int(r["step"])} for r in csv.DictReader(f)]
+    return [{k: (v if k == "step" else float(v)) for k, v in r.items()} for r in rows if len(r) > 1]
 
 
 def write_results(name: str, payload: dict, markdown: str) -> Path:

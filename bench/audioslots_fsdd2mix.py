@@ -25,7 +25,6 @@ Usage: PAPERZOO_DATA=../shared/data python bench/audioslots_fsdd2mix.py [--steps
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import tempfile
@@ -36,7 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _conv_tasnet import score_conv_tasnet, train_conv_tasnet  # noqa: E402
-from _results import RESULTS, ROOT, table, write_results  # noqa: E402
+from _results import RESULTS, ROOT, table, validation_log, write_results  # noqa: E402
 
 from paperzoo.data.fsdd2mix import ensure_fsdd2mix  # noqa: E402
 from paperzoo.engine.run import quiet_lightning, train  # noqa: E402
@@ -61,13 +60,12 @@ DECODERS = {
 }
 
 
-SLOT_ATTENTION = "AudioSlots, Slot Attention (0.5 s)"
 # the trained rows: label -> overrides of separation/audioslots_fsdd2mix
 TRAINED = [("Autoencoder (0.5 s)", ["model.variant=autoencoder"]), ("AudioSlots (0.5 s)", []),
            ("AudioSlots (1 s)", ["stft.chunk_seconds=1.0"]),
            # the paper's discussion: Slot Attention in place of the query transformer, 3 iterations as in
            # Locatello et al. (the transformer has 2 layers here); slots drawn from the seeded global RNG
-           (SLOT_ATTENTION, ["model.slot_module=slot_attention", "model.options.depth=3"])]
+           ("AudioSlots, Slot Attention (0.5 s)", ["model.slot_module=slot_attention", "model.options.depth=3"])]
 
 
 def stft_config(chunk_seconds: float) -> STFTConfig:
@@ -157,8 +155,7 @@ def main(argv=None):
 
 def validation_curve(run_dir: Path) -> list[tuple[int, float]]:
     """(step, val/si_snri) pairs logged by the run."""
-    with open(Path(run_dir) / "metrics.csv") as f:
-        return [(int(r["step"]), float(r["val/si_snri"])) for r in csv.DictReader(f) if r.get("val/si_snri")]
+    return [(r["step"], r["val/si_snri"]) for r in validation_log(run_dir) if "val/si_snri" in r]
 
 
 def decoder_ablation(args) -> None:

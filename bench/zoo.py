@@ -11,7 +11,6 @@ Usage: PAPERZOO_DATA=../shared/data python bench/zoo.py [ENTRY ...] [--retrain]
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import table, write_results  # noqa: E402
+from _results import table, validation_log, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "zoo"
@@ -95,13 +94,6 @@ def train(entry: str, spec: dict, retrain: bool) -> Path:
         run(PAPERZOO + ["train", spec["config"], *spec["overrides"]], RUNS)
         run_dir = latest_run(name)
     return run_dir
-
-
-def validation_log(run_dir: Path) -> list[dict]:
-    """The run's validation metrics at each step they were logged (its learning curve), from metrics.csv."""
-    with open(run_dir / "metrics.csv") as f:
-        rows = [{k: v for k, v in r.items() if k.startswith("val/") and v} | {"step": int(r["step"])} for r in csv.DictReader(f)]
-    return [{k: (v if k == "step" else float(v)) for k, v in r.items()} for r in rows if len(r) > 1]
 
 
 def build(entry: str, spec: dict, retrain: bool) -> dict:

@@ -122,7 +122,7 @@ class GraphPretrainTask(BaseTask):
 
     def _views(self, queries: torch.Tensor, rng: np.random.Generator, random_signs: bool = True, world: int = 1):
         q = queries.cpu().numpy()
-        kw = dict(eig_dim=self.cfg.model.eig_dim, random_signs=random_signs, rank=self.global_rank if world > 1 else 0, world=world)
+        kw = dict(eig_dim=self.cfg.model.eig_dim, random_signs=random_signs, rank=self.global_rank, world=world)
         return (sample_views(self.graph, q, self.cfg.data.subgraph, rng, **kw).to(self.device),
                 sample_views(self.graph, q, self.cfg.data.subgraph, rng, **kw).to(self.device))
 

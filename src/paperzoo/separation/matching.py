@@ -20,12 +20,9 @@ def pairwise_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor 
 
     ``weight`` (B, m, F, T), one per source: the mean of weight * (pred - target)^2 instead."""
     p, t = pred.flatten(2), target.flatten(2)
-    if weight is None:
-        # |p - t|^2 = |p|^2 - 2 p.t + |t|^2, one batched matmul instead of n*m differences
-        cost = p.pow(2).sum(-1)[:, :, None] - 2 * p @ t.transpose(1, 2) + t.pow(2).sum(-1)[:, None, :]
-    else:  # sum w (p - t)^2 = p^2 . w - 2 p . (w t) + w . t^2
-        w = weight.flatten(2)
-        cost = p.pow(2) @ w.transpose(1, 2) - 2 * p @ (w * t).transpose(1, 2) + (w * t.pow(2)).sum(-1)[:, None, :]
+    w = torch.ones_like(t) if weight is None else weight.flatten(2)
+    # sum w (p - t)^2 = p^2 . w - 2 p . (w t) + w . t^2: batched matmuls instead of n*m differences
+    cost = p.pow(2) @ w.transpose(1, 2) - 2 * p @ (w * t).transpose(1, 2) + (w * t.pow(2)).sum(-1)[:, None, :]
     return cost.clamp_min(0) / p.shape[-1]
 
 
