@@ -104,6 +104,8 @@ def test_sampler_rejects_bad_arguments():
         rwr_subgraphs(graph, np.array([graph.num_nodes]), np.random.default_rng(0))
     with pytest.raises(InvalidArgumentError):
         rwr_subgraphs(graph, np.array([0]), np.random.default_rng(0), restart_prob=1.0)
+    with pytest.raises(InvalidArgumentError, match="rank"):
+        rwr_subgraphs(graph, np.array([0]), np.random.default_rng(0), rank=1, world=1)
 
 
 # --- structural features ----------------------------------------------------------------------------

@@ -120,16 +120,16 @@ class GraphPretrainTask(BaseTask):
         self.moco = (MoCo(self.model, dim=m.out_dim, queue_size=c.queue_size, momentum=c.momentum,
                           temperature=c.temperature, seed=cfg.seed) if c.mode == "moco" else None)
 
-    def _views(self, queries: torch.Tensor, rng: np.random.Generator, random_signs: bool = True, world: int = 1):
+    def _views(self, queries: torch.Tensor, rng: np.random.Generator, random_signs: bool = True, rank: int = 0, world: int = 1):
         q = queries.cpu().numpy()
-        kw = dict(eig_dim=self.cfg.model.eig_dim, random_signs=random_signs, rank=self.global_rank, world=world)
+        kw = dict(eig_dim=self.cfg.model.eig_dim, random_signs=random_signs, rank=rank, world=world)
         return (sample_views(self.graph, q, self.cfg.data.subgraph, rng, **kw).to(self.device),
                 sample_views(self.graph, q, self.cfg.data.subgraph, rng, **kw).to(self.device))
 
     def training_step(self, batch, batch_idx):
         # one generator for the global batch: each process keeps its rows' walks and signs (2 processes == 1)
         rng = np.random.default_rng([self.cfg.seed, self.global_step])
-        view_q, view_k = self._views(batch[0], rng, world=self.trainer.world_size)
+        view_q, view_k = self._views(batch[0], rng, rank=self.global_rank, world=self.trainer.world_size)
         q = self.model(view_q)
         if self.moco is not None:
             logits = self.moco(q, view_k)

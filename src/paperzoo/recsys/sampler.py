@@ -66,6 +66,8 @@ def random_walk_traces(graph: BipartiteGraph, queries: np.ndarray, rng: np.rando
         raise InvalidArgumentError(f"restart_prob must be in [0, 1), got {restart_prob}")
     if max_hops is not None and max_hops < 1:
         raise InvalidArgumentError(f"max_hops must be >= 1, got {max_hops}")
+    if not 0 <= rank < world:  # rank 1 of world 1 would silently drop the first walker's draws
+        raise InvalidArgumentError(f"rank must be in [0, world={world}), got {rank}")
     queries = np.asarray(queries, dtype=np.int64)
     if queries.size and (queries.min() < 0 or queries.max() >= graph.num_nodes):
         raise InvalidArgumentError(f"query node ids must be in [0, {graph.num_nodes})")
