@@ -39,6 +39,16 @@ $(VENV)/.installed-asteroid: $(VENV)/.installed-dev
 		huggingface_hub==2.4.0 certifi==2026.10.19.post1 idna==3.21 urllib3==2.8.0 charset-normalizer==3.5.3
 	touch $@
 
+# RecBole, the PCRec bench's reference for BPR / LightGCN (bench/_recbole.py), likewise in its own folder:
+# --no-deps keeps torch (and skips ray, needed only by RecBole's hyper-parameter search)
+RECBOLE := $(VENV)/recbole
+$(VENV)/.installed-recbole: $(VENV)/.installed-dev
+	rm -rf $(RECBOLE)
+	$(PIP) --no-deps --target $(RECBOLE) recbole==1.2.1 colorlog==4.7.2 colorama==0.4.4 thop==0.1.1.post2209072238 \
+		texttable==1.7.2 pandas==3.1.1 python-dateutil==2.9.0.post0 tzdata==2025.2 psutil==7.2.2 scikit-learn==1.9.1 \
+		six==1.17.0 threadpoolctl==3.8.0 joblib==1.6.0
+	touch $@
+
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -50,12 +60,12 @@ test: $(VENV)/.installed-dev $(VENV)/.installed-ref
 
 # real-data benchmarks read the shared data folder unless PAPERZOO_DATA says otherwise
 bench: export PAPERZOO_DATA ?= ../shared/data
-bench: $(VENV)/.installed-dev $(VENV)/.installed-ref $(VENV)/.installed-asteroid
+bench: $(VENV)/.installed-dev $(VENV)/.installed-ref $(VENV)/.installed-asteroid $(VENV)/.installed-recbole
 	$(VENV)/bin/python bench/margin_losses.py
 	$(VENV)/bin/python bench/margin_classifier.py
 	$(VENV)/bin/python bench/margin_cifar10.py
 	$(VENV)/bin/python bench/prior_sampling.py
-	$(VENV)/bin/python bench/pcrec.py
+	PYTHONPATH=$(RECBOLE) $(VENV)/bin/python bench/pcrec.py
 	$(VENV)/bin/python bench/video_motion.py
 	$(VENV)/bin/python bench/x3d_expand.py
 	$(VENV)/bin/python bench/video_flow.py

@@ -30,10 +30,11 @@ def machine() -> str:
             f"({torch.get_num_threads()} threads), Python {sys.version.split()[0]}")
 
 
-def validation_log(run_dir: Path) -> list[dict]:
-    """A training run's validation metrics at each step they were logged (its learning curve), from metrics.csv."""
+def validation_log(run_dir: Path, prefix: str = "val/") -> list[dict]:
+    """A training run's validation metrics (keys starting with ``prefix``) at each step they were logged
+    (its learning curve), from metrics.csv."""
     with open(Path(run_dir) / "metrics.csv") as f:
-        rows = [{k: v for k, v in r.items() if k.startswith("val/") and v} | {"step": int(r["step"])} for r in csv.DictReader(f)]
+        rows = [{k: v for k, v in r.items() if k.startswith(prefix) and v} | {"step": int(r["step"])} for r in csv.DictReader(f)]
     return [{k: (v if k == "step" else float(v)) for k, v in r.items()} for r in rows if len(r) > 1]
 
 

@@ -140,6 +140,30 @@ def test_evaluate_writes_metrics(cli, tiny):
     assert json.loads((run / "eval.json").read_text())["metrics"]["val/accuracy"] == pytest.approx(last_logged)
 
 
+def test_best_checkpoint_is_the_validation_best_and_evaluates_to_it(cli, tiny):
+    config, runs = tiny
+    # "best" = the highest validation risk, so that it is not the last checkpoint (the risk falls)
+    assert cli("train", config, "trainer.val_every=2", "trainer.keep_best=val/risk", "trainer.best_mode=max")[0] == 0
+    run = only_run_dir(runs)
+    logged = {int(r["step"]) + 1: float(r["val/risk"]) for r in metrics_rows(run) if r.get("val/risk")}
+    best_step = max(logged, key=logged.get)
+    assert len(logged) == 10 and best_step < max(logged)
+    best = read_checkpoint(last_checkpoint(run, "best"))
+    assert best["global_step"] == best_step
+    code, out, _ = cli("evaluate", "--model", run, "--best")
+    assert code == 0 and json.loads(out)["val/risk"] == pytest.approx(logged[best_step])
+
+
+def test_best_checkpoint_errors_are_one_line(cli, tiny):
+    config, runs = tiny
+    code, _, err = cli("train", config, "trainer.keep_best=val/nonsense")
+    assert code == 2 and "val/nonsense" in err and "Traceback" not in err
+    assert not list(runs.rglob("best.ckpt"))
+    assert cli("train", config)[0] == 0
+    code, _, err = cli("evaluate", "--model", sorted(runs.glob("*/*"))[-1], "--best")
+    assert code == 2 and "keep_best" in err and "Traceback" not in err
+
+
 @pytest.mark.slow
 def test_two_process_ddp_matches_one_process(tmp_path):
     """gloo DDP on CPU with the same global batch: each process gets half, gradients are averaged."""

@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "evaluate", "validation metrics of a run's last checkpoint (written to RUN_DIR/eval.json)")
     p.add_argument("--model", required=True, metavar="RUN_DIR", help="run directory (evaluation needs its data config)")
+    p.add_argument("--best", action="store_true",
+                   help="the validation-best checkpoint instead of the last (runs trained with trainer.keep_best)")
     p.add_argument("overrides", nargs="*")
     p.add_argument("--data-dir")
 
@@ -272,7 +274,7 @@ def cmd_train(args) -> None:
 def cmd_evaluate(args) -> None:
     from paperzoo.engine.run import evaluate
 
-    result = evaluate(args.model, args.overrides, data_dir=args.data_dir)
+    result = evaluate(args.model, args.overrides, data_dir=args.data_dir, checkpoint="best" if args.best else "last")
     print(json.dumps(result["metrics"], indent=2))
 
 

@@ -125,6 +125,30 @@ def test_centred_initial_values_lose_their_common_direction(domains, pretrained)
     assert emb.mean(0).norm() < plain_emb.mean(0).norm()
 
 
+def _initial_table(domains, pretrained, *extra):
+    import torch
+
+    from paperzoo.recsys import task as recommender
+
+    cfg = load_config_from(["task=recommender", "name=x", f"data.target={domains[1]}", "data.k_core=0", "model.dim=8",
+                            "init.mode=encoder", f"init.pretrained={pretrained}", *extra])
+    task = recommender.build_task(cfg, recommender.build_data(cfg))
+    return torch.cat([task.model.user.weight, task.model.item.weight]).detach()
+
+
+def test_scaled_and_untrained_encoder_initial_values(domains, pretrained):
+    import torch
+
+    trained = _initial_table(domains, pretrained)
+    scaled = _initial_table(domains, pretrained, "init.scale=0.25")
+    torch.testing.assert_close(scaled, 0.25 * trained)  # the same directions, a quarter of the unit norm
+    untrained = _initial_table(domains, pretrained, "init.untrained=true")
+    torch.testing.assert_close(untrained.norm(dim=1), torch.ones(len(untrained)), atol=1e-4, rtol=0)  # still the encoder's output
+    assert (untrained - trained).norm(dim=1).min() > 1e-3  # but not the pre-trained weights' output, for every node
+    torch.testing.assert_close(_initial_table(domains, pretrained, "init.untrained=true"), untrained)  # seeded
+    assert not torch.allclose(_initial_table(domains, pretrained, "init.untrained=true", "seed=1"), untrained)
+
+
 def load_config_from(overrides):
     from paperzoo.engine.config import build_config
 

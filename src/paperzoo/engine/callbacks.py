@@ -1,4 +1,5 @@
-"""Lightning pieces: atomic checkpoint files, step checkpoints with a ``last.ckpt``, RNG state in
+"""Lightning pieces: atomic checkpoint files, step checkpoints with a ``last.ckpt``, the validation-best
+``best.ckpt``, RNG state in
 checkpoints, throughput in the progress bar, and a CSV logger that appends on resume."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from paperzoo.errors import ConfigError
 from paperzoo.io.atomic import atomic_path
 from paperzoo.io.checkpoints import read_checkpoint
 
@@ -65,6 +67,34 @@ class StepCheckpoint(pl.Callback):
 
     def on_train_end(self, trainer, pl_module):
         self._save(trainer)
+
+
+class BestCheckpoint(pl.Callback):
+    """Keeps ``checkpoints/best.ckpt``: the checkpoint at the validation with the best ``metric`` so far
+    (``mode`` max or min), for model selection on validation (``paperzoo evaluate --best``).
+    The best value travels in the checkpoints, so a resumed run keeps comparing against it."""
+
+    def __init__(self, dirpath: Path, metric: str, mode: str = "max"):
+        self.path, self.metric, self.mode = Path(dirpath) / "best.ckpt", metric, mode
+        self.best: float | None = None
+        self.best_step: int | None = None
+
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.sanity_checking:
+            return
+        if self.metric not in trainer.callback_metrics:
+            raise ConfigError(f"trainer.keep_best: {self.metric!r} is not a logged validation metric "
+                              f"(logged: {', '.join(sorted(trainer.callback_metrics)) or 'none'})")
+        value = float(trainer.callback_metrics[self.metric])
+        if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
+            self.best, self.best_step = value, trainer.global_step
+            trainer.save_checkpoint(self.path)  # atomic (AtomicCheckpointIO); collective under DDP
+
+    def state_dict(self):
+        return {"best": self.best, "best_step": self.best_step}
+
+    def load_state_dict(self, state):
+        self.best, self.best_step = state["best"], state["best_step"]
 
 
 class RNGState(pl.Callback):

@@ -33,6 +33,10 @@ class TrainerConfig:
     val_every: int = 100
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
+    # a logged validation metric (e.g. valid/ndcg@20): also keep checkpoints/best.ckpt, the checkpoint
+    # where it was best (best_mode max or min); `paperzoo evaluate --best` reads it
+    keep_best: Optional[str] = None
+    best_mode: str = "max"
     log_every: int = 10
     accelerator: str = "cpu"
     devices: Union[int, str] = 1
@@ -77,6 +81,7 @@ class RunConfig:
         _require(t.gradient_clip is None or t.gradient_clip > 0, "trainer.gradient_clip must be > 0 (or null)")
         _require(t.stop_at_step is None or 0 < t.stop_at_step <= t.max_steps, "trainer.stop_at_step must be in 1..max_steps")
         _require(t.progress_every is None or t.progress_every > 0, "trainer.progress_every must be > 0 (or null)")
+        _require(t.best_mode in ("max", "min"), f"trainer.best_mode must be max or min, got {t.best_mode!r}")
         for key in ("val_every", "checkpoint_every", "keep_checkpoints", "log_every", "num_nodes"):
             _require(getattr(t, key) > 0, f"trainer.{key} must be > 0")
         _require(o.name in ("adam", "adamw", "sgd"), f"optim.name must be adam, adamw or sgd, got {o.name!r}")

@@ -29,7 +29,8 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from paperzoo.engine.callbacks import AppendingCSVLogger, AtomicCheckpointIO, ProgressLines, RNGState, StepCheckpoint, Throughput
+from paperzoo.engine.callbacks import (AppendingCSVLogger, AtomicCheckpointIO, BestCheckpoint, ProgressLines, RNGState, StepCheckpoint,
+                                      Throughput)
 from paperzoo.engine.config import build_config, load_config, to_yaml
 from paperzoo.engine.batchnorm import convert_batchnorm
 from paperzoo.report.curves import plot_metrics
@@ -82,6 +83,8 @@ def make_trainer(cfg, run_dir: Path | None, *, for_training: bool = True) -> pl.
     callbacks, loggers = [], False
     if for_training:
         callbacks = [StepCheckpoint(run_dir / "checkpoints", t.checkpoint_every, t.keep_checkpoints), RNGState(), Throughput()]
+        if t.keep_best:
+            callbacks.append(BestCheckpoint(run_dir / "checkpoints", t.keep_best, t.best_mode))
         end = t.stop_at_step or t.max_steps
         if show_bar:
             callbacks.append(TQDMProgressBar(refresh_rate=t.log_every))
@@ -231,11 +234,11 @@ def _checkpoint_step(ckpt) -> int:
     return int(read_checkpoint(ckpt).get("global_step", 0))
 
 
-def evaluate(run_dir: str | Path, overrides: list[str] = (), *, data_dir=None) -> dict:
-    """Validation metrics of the run's last checkpoint; also written to RUN_DIR/eval.json."""
+def evaluate(run_dir: str | Path, overrides: list[str] = (), *, data_dir=None, checkpoint: str = "last") -> dict:
+    """Validation metrics of the run's ``last`` (or validation-``best``) checkpoint; also written to RUN_DIR/eval.json."""
     quiet_lightning()
     run_dir = Path(run_dir)
-    ckpt = last_checkpoint(run_dir)
+    ckpt = last_checkpoint(run_dir, checkpoint)
     cfg = _saved_config(run_dir, list(overrides), resuming=False)
     cfg.trainer.devices, cfg.trainer.strategy, cfg.trainer.num_nodes = 1, "auto", 1
     data, task = _prepare(cfg, data_dir)

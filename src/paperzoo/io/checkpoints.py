@@ -13,10 +13,14 @@ import torch
 from paperzoo.errors import CheckpointError
 
 
-def last_checkpoint(run_dir: str | Path) -> Path:
-    path = Path(run_dir) / "checkpoints" / "last.ckpt"
+def last_checkpoint(run_dir: str | Path, which: str = "last") -> Path:
+    """The run's ``last`` checkpoint, or its ``best`` (kept when trained with ``trainer.keep_best``)."""
+    if which not in ("last", "best"):
+        raise CheckpointError(f"checkpoint must be last or best, got {which!r}")
+    path = Path(run_dir) / "checkpoints" / f"{which}.ckpt"
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint in {run_dir} (expected {path})")
+        hint = " (the run was trained without trainer.keep_best)" if which == "best" else ""
+        raise CheckpointError(f"no {which} checkpoint in {run_dir} (expected {path}){hint}")
     return path
 
 

@@ -60,6 +60,12 @@ class InitConfig:
     # not in the paper: subtract the mean encoder embedding and re-normalise (the pre-trained
     # embeddings share a large common direction, which makes every initial score alike)
     center: bool = False
+    # the transferred vectors are multiplied by this (the encoder's are unit norm: 0.125 per coordinate
+    # at d = 64, above the random init's 0.1); a tuning knob of the grid, 1 = as the encoder gives them
+    scale: float = 1.0
+    # ablation: the pre-trained run's encoder architecture with fresh random weights (seeded by `seed`),
+    # to measure what pre-training adds over the encoder's structure alone
+    untrained: bool = False
 
 
 @dataclass
@@ -86,8 +92,8 @@ class Config(RunConfig):
             raise ConfigError("model needs dim >= 1, l2 >= 0 and init_std > 0")
         if self.init.mode not in ("random", "shared", "encoder"):
             raise ConfigError(f"init.mode must be random, shared or encoder, got {self.init.mode!r}")
-        if self.init.views < 1:
-            raise ConfigError("init.views must be >= 1")
+        if self.init.views < 1 or self.init.scale <= 0:
+            raise ConfigError("init.views must be >= 1 and init.scale > 0")
         if self.data.split not in ("chronological", "random") or self.data.eval_split not in ("valid", "test"):
             raise ConfigError("data.split must be chronological or random; data.eval_split valid or test")
 
@@ -124,10 +130,10 @@ def encode_nodes(encoder, graph: BipartiteGraph, nodes: np.ndarray, subgraph_cfg
     return torch.cat(out) if out else torch.zeros(0, encoder.readouts[0].out_features)
 
 
-def _maybe_center(emb: torch.Tensor, center: bool) -> torch.Tensor:
-    if not center or len(emb) < 2:
-        return emb
-    return torch.nn.functional.normalize(emb - emb.mean(0), dim=1, eps=1e-8)
+def _center_and_scale(emb: torch.Tensor, center: bool, scale: float = 1.0) -> torch.Tensor:
+    if center and len(emb) >= 2:
+        emb = torch.nn.functional.normalize(emb - emb.mean(0), dim=1, eps=1e-8)
+    return emb * scale
 
 
 def _subgraph_cfg(pre_cfg, max_hops):
@@ -140,13 +146,18 @@ def initial_embeddings(cfg: Config, split: Split, data_dir=None) -> tuple[dict[i
     if not cfg.init.pretrained:  # checked here, not in validate(): bundled configs leave the run to the user
         raise ConfigError(f"init.mode={cfg.init.mode} needs init.pretrained=RUN_DIR (a graph_pretrain run)")
     encoder, pre = load_pretrained(cfg.init.pretrained)
+    if cfg.init.untrained:
+        torch.manual_seed(cfg.seed)
+        for module in encoder.modules():
+            if module is not encoder and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
     sub_cfg, eig = _subgraph_cfg(pre, cfg.init.max_hops), pre.model.eig_dim
     data = split.data
     if cfg.init.mode == "encoder":
         users, items = split.pairs("train")
         graph = BipartiteGraph.from_pairs(users, items, data.num_users, data.num_items)
-        emb = _maybe_center(encode_nodes(encoder, graph, np.arange(graph.num_nodes), sub_cfg, seed=cfg.seed,
-                                         views=cfg.init.views, eig_dim=eig), cfg.init.center)
+        emb = _center_and_scale(encode_nodes(encoder, graph, np.arange(graph.num_nodes), sub_cfg, seed=cfg.seed,
+                                         views=cfg.init.views, eig_dim=eig), cfg.init.center, cfg.init.scale)
         return dict(enumerate(emb[: data.num_users])), dict(enumerate(emb[data.num_users:]))
     source = load_domain(pre.data.source, data_dir or pre.data_dir, k=pre.data.k_core)
     graph = BipartiteGraph.from_pairs(source.users, source.items, source.num_users, source.num_items)
@@ -158,8 +169,8 @@ def initial_embeddings(cfg: Config, split: Split, data_dir=None) -> tuple[dict[i
         raise ConfigError(f"init.mode=shared: no user or item of {cfg.data.target!r} exists in the source domain "
                           f"{pre.data.source!r}; use init.mode=encoder")
     nodes = np.array([s for _, s in tu] + [source.num_users + s for _, s in ti], dtype=np.int64)
-    emb = _maybe_center(encode_nodes(encoder, graph, nodes, sub_cfg, seed=cfg.seed, views=cfg.init.views, eig_dim=eig),
-                        cfg.init.center)
+    emb = _center_and_scale(encode_nodes(encoder, graph, nodes, sub_cfg, seed=cfg.seed, views=cfg.init.views, eig_dim=eig),
+                        cfg.init.center, cfg.init.scale)
     return ({t: emb[k] for k, (t, _) in enumerate(tu)}, {t: emb[len(tu) + k] for k, (t, _) in enumerate(ti)})
 
 

@@ -8,7 +8,12 @@ factorises over frames and, inside a frame, over raster positions:
 
 one gated PixelCNN (``paperzoo.priors.pixelcnn``) with the action a as its class condition and the
 C previous code maps (learned code embeddings, plus a "frame present" channel each: the first
-frames of a clip have fewer predecessors) as its spatial condition. Generation never leaves the
+frames of a clip have fewer predecessors) as its spatial condition. The PixelCNN adds a spatial
+condition through 1x1 convolutions, so position (r, s) would only see the previous frames at
+(r, s) itself; motion moves content between positions, so a context encoder (``context_layers``
+non-causal 3x3 convolutions: the previous frames are known in full) first mixes the previous
+frames across space, and its output map is the condition (``context_layers=0``: the raw embeddings,
+position by position, as before). Generation never leaves the
 latent space: given the first frames' codes, each following frame is sampled position by position
 (the fast PixelCNN sampler), then appended to the context; the decoder turns the codes into pixels
 once, deterministically, at the end.
@@ -27,22 +32,29 @@ from paperzoo.priors.samplers import sample_fast
 class LatentVideoPrior(nn.Module):
     """Codes (B, T, h, w) and actions (B,) -> per-frame logits (B, T, K, h, w)."""
 
-    def __init__(self, *, num_codes: int, actions: int, context: int = 2, embed: int = 32, channels: int = 64, layers: int = 8):
+    def __init__(self, *, num_codes: int, actions: int, context: int = 4, embed: int = 32, channels: int = 64, layers: int = 8,
+                 context_layers: int = 3):
         super().__init__()
+        if context < 1 or context_layers < 0:
+            raise ValueError(f"context >= 1 and context_layers >= 0, got {context} and {context_layers}")
         self.num_codes, self.context = num_codes, context
         self.embed = nn.Embedding(num_codes, embed)
-        self.pixelcnn = GatedPixelCNN(num_codes, channels, layers, num_classes=actions, cond_channels=context * (embed + 1))
+        raw = context * (embed + 1)
+        self.context_encoder = ContextEncoder(raw, channels, context_layers) if context_layers else nn.Identity()
+        self.pixelcnn = GatedPixelCNN(num_codes, channels, layers, num_classes=actions,
+                                      cond_channels=channels if context_layers else raw)
 
     def condition(self, codes: torch.Tensor) -> torch.Tensor:
-        """(B, T, h, w) -> (B, T, C (E + 1), h, w): for frame t the embedded codes of frames t-1 .. t-C
-        and a channel of ones where that frame exists (zeros before the clip starts)."""
+        """(B, T, h, w) -> (B, T, F, h, w), the spatial condition of every frame: the context encoder applied
+        to frame t's stack of the embedded codes of frames t-1 .. t-C, each with a channel of ones where
+        that frame exists (zeros before the clip starts); F = channels (C (E + 1) without an encoder)."""
         b, t, h, w = codes.shape
         emb = self.embed(codes).permute(0, 1, 4, 2, 3)  # (B, T, E, h, w)
         emb = torch.cat([emb, torch.ones(b, t, 1, h, w, device=codes.device)], 2)
         parts = []
         for lag in range(1, self.context + 1):
             parts.append(F.pad(emb, (0, 0, 0, 0, 0, 0, lag, 0))[:, :t])  # frame t sees frame t - lag (zeros if t < lag)
-        return torch.cat(parts, 2)
+        return self.context_encoder(torch.cat(parts, 2).flatten(0, 1)).unflatten(0, (b, t))
 
     def forward(self, codes: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         b, t, h, w = codes.shape
@@ -63,11 +75,27 @@ class LatentVideoPrior(nn.Module):
         _, _, h, w = given.shape
         for i in range(frames):
             padded = torch.cat([codes, torch.zeros_like(codes[:, :1])], 1)  # the new frame's context = the last C frames
-            cond = self.condition(padded)[:, -1]
+            cond = self.condition(padded[:, -(self.context + 1):])[:, -1]
             new = sample_fast(self.pixelcnn, (h, w), len(codes), seed=seed * 1000 + i, temperature=temperature,
                               labels=actions, cond=cond)
             codes = torch.cat([codes, new[:, None]], 1)
         return codes
+
+
+class ContextEncoder(nn.Module):
+    """(N, C_in, h, w) -> (N, width, h, w): a 3x3 convolution, then residual ReLU-3x3 blocks; ``layers``
+    convolutions in all, so each output position sees (2 layers + 1)^2 positions of the previous frames."""
+
+    def __init__(self, cin: int, width: int, layers: int):
+        super().__init__()
+        self.inp = nn.Conv2d(cin, width, 3, padding=1)
+        self.blocks = nn.ModuleList(nn.Sequential(nn.ReLU(), nn.Conv2d(width, width, 3, padding=1)) for _ in range(layers - 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.inp(x)
+        for block in self.blocks:
+            x = x + block(x)
+        return x
 
 
 def fit_video_prior(codes: torch.Tensor, actions: torch.Tensor, num_codes: int, num_actions: int, *, steps: int = 2000,
