@@ -495,7 +495,7 @@ def cmd_convert_speaker(args) -> None:
     converter.speaker_index(args.speaker)  # an unknown speaker fails before the audio is read
     wave, rate = read_audio(args.audio)
     _audio_notes(args.audio, rate, converter.sample_rate)
-    out = converter.convert(wave, rate, args.speaker, temperature=args.temperature, seed=args.seed)
+    out = converter.convert(wave, rate, args.speaker, temperature=args.temperature, seed=args.seed, progress=True)
     print(f"wrote {write_audio(args.out, out.numpy(), rate)}")
 
 

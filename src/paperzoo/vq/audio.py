@@ -90,10 +90,10 @@ class AudioVQVAE(nn.Module):
 
     @torch.no_grad()
     def decode(self, codes: torch.Tensor, speaker: torch.Tensor, *, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
         """Codes (B, L) and speaker ids (B,) -> waveforms (B, L x hop) by fast WaveNet generation."""
         c = self.upsample(self.quantizer.lookup(codes))
-        samples = self.decoder.generate(c.shape[-1], c, speaker, temperature=temperature, generator=generator)
+        samples = self.decoder.generate(c.shape[-1], c, speaker, temperature=temperature, generator=generator, progress=progress)
         return mu_law_decode(samples)
 
     @torch.no_grad()

@@ -71,10 +71,12 @@ class VoiceConverter(Pretrained):
         return self.speakers.index(name)
 
     @torch.no_grad()
-    def convert(self, waveform, sample_rate: int, to_speaker: str, *, temperature: float = 1.0, seed: int = 0) -> torch.Tensor:
+    def convert(self, waveform, sample_rate: int, to_speaker: str, *, temperature: float = 1.0, seed: int = 0,
+                progress: bool = False) -> torch.Tensor:
         """(samples,) or (channels, samples) at ``sample_rate`` -> (samples,) the same words in ``to_speaker``'s voice.
 
-        The input is peak-normalised as in training (``peak``); the output keeps that level."""
+        The input is peak-normalised as in training (``peak``); the output keeps that level. ``progress``:
+        a progress bar of the sample-by-sample generation on a terminal."""
         from paperzoo.io.audio import as_mono, resample
         from paperzoo.vq.audio import pad_to_hop
 
@@ -88,6 +90,6 @@ class VoiceConverter(Pretrained):
         length = len(wave)
         x = pad_to_hop(torch.from_numpy(wave * (self.peak / np.abs(wave).max())).float()[None], self.model.hop)
         out = self.model.convert(x, torch.tensor([target]), temperature=temperature,
-                                 generator=torch.Generator().manual_seed(seed))[0, :length].numpy()
+                                 generator=torch.Generator().manual_seed(seed), progress=progress)[0, :length].numpy()
         out = resample(out, self.sample_rate, sample_rate)
         return torch.from_numpy(np.ascontiguousarray(out[: len(mono)]))

@@ -101,8 +101,11 @@ class WaveNet(nn.Module):
 
     @torch.no_grad()
     def generate(self, length: int, c: torch.Tensor | None = None, g: torch.Tensor | None = None, *, batch: int | None = None,
-                 temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        """(B, length) samples, one column per step with per-layer queues (fast generation)."""
+                 temperature: float = 1.0, generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
+        """(B, length) samples, one column per step with per-layer queues (fast generation); ``progress``
+        shows a bar on stderr when it is a terminal (generation is sequential: long inputs take a while)."""
+        from tqdm import tqdm
+
         b = batch or (c.shape[0] if c is not None else g.shape[0] if g is not None else 1)
         self._check(c, g, b, length)
         device = self.embed.weight.device
@@ -114,7 +117,8 @@ class WaveNet(nn.Module):
         queues = [torch.zeros(layer.dilation, b, self.embed.embedding_dim, device=device) for layer in self.layers]
         prev = torch.full((b,), self.start, dtype=torch.long, device=device)
         out = torch.empty(b, length, dtype=torch.long, device=device)
-        for t in range(length):
+        for t in tqdm(range(length), desc="generating", unit="sample", unit_scale=True, leave=False,
+                      disable=None if progress else True):  # None: only on a terminal
             h = self.embed(prev)  # (B, R): this step's input to the first layer
             skips = 0.0
             for layer, queue, cond, (w_past, w_now, bias, w_res, b_res, w_skip, b_skip) in zip(self.layers, queues, conds, taps):
