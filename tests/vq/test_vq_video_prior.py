@@ -26,6 +26,19 @@ def test_frame_t_depends_only_on_earlier_frames_and_its_own_earlier_positions():
     torch.testing.assert_close(prior(inside, torch.tensor([1]))[:, 2], base[:, 2])  # nothing in frame 2 sees it
 
 
+def test_the_context_encoder_lets_a_position_see_its_neighbours_in_earlier_frames():
+    torch.manual_seed(0)
+    codes = torch.randint(0, 8, (1, 3, 4, 4))
+    neighbour = codes.clone()
+    neighbour[:, 1, 2, 3] = (neighbour[:, 1, 2, 3] + 1) % 8  # frame 1, one position right of (2, 2)
+    for layers, sees in ((0, False), (2, True)):
+        prior = LatentVideoPrior(num_codes=8, actions=3, context=1, embed=4, channels=8, layers=3, context_layers=layers).eval()
+        a = torch.tensor([1])
+        base, moved = prior(codes, a)[:, 2], prior(neighbour, a)[:, 2]  # frame 2's codes are the same: only context differs
+        assert torch.allclose(base[..., 0, 0], moved[..., 0, 0])  # 3 columns from (2, 3): beyond 2 layers' 5x5 field
+        assert (not torch.allclose(base[..., 2, 2], moved[..., 2, 2])) == sees  # a neighbour: seen only through the encoder
+
+
 def test_the_action_changes_the_prediction():
     torch.manual_seed(0)
     prior = LatentVideoPrior(num_codes=8, actions=3, embed=4, channels=8, layers=3).eval()

@@ -10,10 +10,12 @@ one gated PixelCNN (``paperzoo.priors.pixelcnn``) with the action a as its class
 C previous code maps (learned code embeddings, plus a "frame present" channel each: the first
 frames of a clip have fewer predecessors) as its spatial condition. The PixelCNN adds a spatial
 condition through 1x1 convolutions, so position (r, s) would only see the previous frames at
-(r, s) itself; motion moves content between positions, so a context encoder (``context_layers``
-non-causal 3x3 convolutions: the previous frames are known in full) first mixes the previous
-frames across space, and its output map is the condition (``context_layers=0``: the raw embeddings,
-position by position, as before). Generation never leaves the
+(r, s) itself; motion moves content between positions, so ``context_layers > 0`` adds a context encoder (that
+many non-causal 3x3 convolutions: the previous frames are known in full) that mixes the previous
+frames across space, and its output map is the condition (default 0: the raw embeddings, position
+by position). Measured at 800 steps (bench/vqvae_video.py's data): 4 frames with a 3-layer encoder
+1.260 bits per code vs 1.291 for the default; both assign ~0.27 bits to the 81% of codes that copy
+the previous frame and ~5.7 bits (uniform: 7) to the codes that change. Generation never leaves the
 latent space: given the first frames' codes, each following frame is sampled position by position
 (the fast PixelCNN sampler), then appended to the context; the decoder turns the codes into pixels
 once, deterministically, at the end.
@@ -32,8 +34,8 @@ from paperzoo.priors.samplers import sample_fast
 class LatentVideoPrior(nn.Module):
     """Codes (B, T, h, w) and actions (B,) -> per-frame logits (B, T, K, h, w)."""
 
-    def __init__(self, *, num_codes: int, actions: int, context: int = 4, embed: int = 32, channels: int = 64, layers: int = 8,
-                 context_layers: int = 3):
+    def __init__(self, *, num_codes: int, actions: int, context: int = 2, embed: int = 32, channels: int = 64, layers: int = 8,
+                 context_layers: int = 0):
         super().__init__()
         if context < 1 or context_layers < 0:
             raise ValueError(f"context >= 1 and context_layers >= 0, got {context} and {context_layers}")
