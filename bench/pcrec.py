@@ -161,8 +161,8 @@ def main(argv=None):
         results["pairs"][pair] = {"shared_users": shared_users, "shared_items": shared_items,
                                   "target": {"users": tgt.num_users, "items": tgt.num_items, "interactions": len(tgt)},
                                   "pretraining": pre_info, "summary": summary, "runs": rows, "claims": claims(summary)}
-    results["total_minutes"] = (time.perf_counter() - t_start) / 60
-    write_results("pcrec", results, markdown(results))
+        results["total_minutes"] = (time.perf_counter() - t_start) / 60
+        write_results("pcrec", results, markdown(results))  # after each pair: a stopped run keeps what it finished
     print(markdown(results))
 
 
@@ -217,10 +217,9 @@ def parity(args) -> None:
         results["targets"][target] = {"users": split.data.num_users, "items": split.data.num_items, "train": len(split.train),
                                       "steps_per_epoch": steps_per_epoch, "summary": summary, "ratios": ratios, "claims": claims,
                                       "runs": runs}
-    results["total_minutes"] = (time.perf_counter() - t_start) / 60
-    text = parity_markdown(results)
-    write_results("pcrec_parity", results, text)
-    print(text)
+        results["total_minutes"] = (time.perf_counter() - t_start) / 60
+        write_results("pcrec_parity", results, parity_markdown(results))  # after each target
+    print(parity_markdown(results))
 
 
 def parity_markdown(results: dict) -> str:
