@@ -11,6 +11,7 @@ epochs without improvement, and the validation-best weights scored on test.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -77,9 +78,10 @@ def run_recbole(split: Split, model: str, workdir: Path, *, seed: int = 0, epoch
     train_data, valid_data, test_data = data_preparation(config, dataset)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     net = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
     start = time.perf_counter()
-    trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+    with contextlib.chdir(workdir):  # RecBole's trainer writes ./log_tensorboard wherever it runs
+        trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
+        trainer.fit(train_data, valid_data, saved=True, show_progress=False)
     # the validation-best weights RecBole just saved (its own loader trips on torch's weights_only default)
     best = torch.load(trainer.saved_model_file, map_location="cpu", weights_only=False)
     net.load_state_dict(best["state_dict"])
