@@ -18,7 +18,7 @@ from pathlib import Path
 
 from paperzoo.data.interactions import Split
 
-MODELS = {"BPR": "BPR", "LightGCN": "LightGCN"}
+MODELS = ("BPR", "LightGCN")  # RecBole model names, as ours are labelled in the bench
 
 
 def available() -> bool:
@@ -70,7 +70,9 @@ def run_recbole(split: Split, model: str, workdir: Path, *, seed: int = 0, epoch
         "checkpoint_dir": str(workdir / "saved"), "log_wandb": False, "state": "ERROR", **(extra or {}),
     }
     threads = torch.get_num_threads()
-    config = Config(model=MODELS[model], dataset=name, config_dict=params)
+    if model not in MODELS:
+        raise ValueError(f"RecBole model must be one of {MODELS}, got {model!r}")
+    config = Config(model=model, dataset=name, config_dict=params)
     torch.set_num_threads(threads)  # RecBole's init may change it; keep the bench's setting
     logging.getLogger().setLevel(logging.ERROR)
     init_seed(config["seed"], config["reproducibility"])

@@ -77,7 +77,6 @@ class BestCheckpoint(pl.Callback):
     def __init__(self, dirpath: Path, metric: str, mode: str = "max"):
         self.path, self.metric, self.mode = Path(dirpath) / "best.ckpt", metric, mode
         self.best: float | None = None
-        self.best_step: int | None = None
 
     def on_validation_end(self, trainer, pl_module):
         if trainer.sanity_checking:
@@ -87,14 +86,14 @@ class BestCheckpoint(pl.Callback):
                               f"(logged: {', '.join(sorted(trainer.callback_metrics)) or 'none'})")
         value = float(trainer.callback_metrics[self.metric])
         if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
-            self.best, self.best_step = value, trainer.global_step
+            self.best = value
             trainer.save_checkpoint(self.path)  # atomic (AtomicCheckpointIO); collective under DDP
 
     def state_dict(self):
-        return {"best": self.best, "best_step": self.best_step}
+        return {"best": self.best}
 
     def load_state_dict(self, state):
-        self.best, self.best_step = state["best"], state["best_step"]
+        self.best = state["best"]
 
 
 class RNGState(pl.Callback):
