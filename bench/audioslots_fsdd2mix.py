@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _conv_tasnet import score_conv_tasnet, train_conv_tasnet  # noqa: E402
@@ -83,6 +84,9 @@ def main(argv=None):
     p.add_argument("--set", nargs="*", default=[], help="overrides for every trained AudioSlots row (e.g. model.options.decoder_film=true)")
     p.add_argument("--peer-seconds", type=float, help="Conv-TasNet's CPU budget when the AudioSlots (0.5 s) row is not run")
     p.add_argument("--zoo", action="store_true", help="also score zoo:audioslots_fsdd2mix (trained on the seen split)")
+    p.add_argument("--runs", nargs="*", default=[], metavar="LABEL=RUN_DIR",
+                   help="also score these finished runs of separation/audioslots_fsdd2mix as the rows LABEL (each in the split it "
+                        "was trained on; its command and wall time are reported), e.g. 'AudioSlots (0.5 s)=runs/...'")
     args = p.parse_args(argv)
     quiet_lightning()
     if args.decoder_ablation:
@@ -90,13 +94,13 @@ def main(argv=None):
     rows = [label for label, _ in TRAINED] + ["Conv-TasNet"]
     if args.only is not None and set(args.only) - set(rows):
         p.error(f"unknown rows {sorted(set(args.only) - set(rows))}; rows: {', '.join(rows)} (bare --only: none, e.g. with --zoo)")
+    finished = finished_runs(args.runs, [label for label, _ in TRAINED])
     t_start = time.perf_counter()
     root = ensure_fsdd2mix(None, RATE)
     out = Path(tempfile.mkdtemp(prefix="bench_audioslots_"))
     results = {"settings": vars(args), "splits": {}}
-    for split in args.splits:
+    for split in [*args.splits, *(s for s in finished if s not in args.splits)]:
         mix, ref = load_mixtures(root / split / "metadata" / "mixture_test_mix_clean.csv", RATE, args.test_limit)
-        seconds_of_audio = mix.shape[0] * mix.shape[1] / RATE
         rows, figure = {}, None
         for chunk in (0.5, 1.0):
             cfg = stft_config(chunk)
@@ -115,28 +119,16 @@ def main(argv=None):
                                                       f"trainer.max_steps={args.steps}", "trainer.progress_bar=false",
                                                       f"trainer.val_every={args.steps // 4}", f"trainer.checkpoint_every={args.steps}",
                                                       *args.set, *extra])
-            train_seconds = time.perf_counter() - t0
-            task = paperzoo.load(run)
-            autoencoder = task.variant == "autoencoder"
-            with torch.no_grad():
-                scores = score_examples(task.estimator(), mix, ref, task.stft_cfg,
-                                        aligns=("oracle",) if autoencoder else ("oracle", "overlap"))
-                t0 = time.perf_counter()
-                if not autoencoder:
-                    for m in mix:
-                        separate_with(task.estimator(), m, task.stft_cfg, mask="ibm", align="overlap")
-                    scores["real_time_factor"] = (time.perf_counter() - t0) / seconds_of_audio
-            scores["train_seconds"] = train_seconds
-            scores["curve"] = validation_curve(run)
-            rows[label] = scores
-            print(split, label, {k: round(v, 3) for k, v in scores.items()}, flush=True)
+            rows[label] = score_run(run, mix, ref, time.perf_counter() - t0)
+            print(split, label, {k: round(v, 3) for k, v in rows[label].items() if k != "curve"}, flush=True)
             if label == "AudioSlots (0.5 s)":
-                with torch.no_grad():
-                    est = separate_with(task.estimator(), mix[0], task.stft_cfg, mask="ibm", align="oracle", references=ref[0])
-                cfg = task.stft_cfg
-                figure = spectrogram_figure(stft(mix[0], cfg).abs().numpy(), stft(ref[0], cfg).abs().numpy(),
-                                            stft(est, cfg).abs().numpy(), DOCS / f"audioslots_fsdd2mix{'_' + args.tag if args.tag else ''}_{split}.png", RATE,
-                                            f"fsdd2mix {split}, test mixture 0: AudioSlots (0.5 s), IBM")
+                figure = example_figure(run, mix, ref, split, args.tag)
+        for label, run in finished.get(split, []):  # --runs: finished runs scored as rows
+            rows[label] = score_run(run, mix, ref, json.loads((run / "timing.json").read_text())["wall_seconds"])
+            rows[label]["command"] = (run / "command.txt").read_text().strip()
+            print(split, label, {k: v for k, v in rows[label].items() if k != "curve"}, flush=True)
+            if label == "AudioSlots (0.5 s)":
+                figure = example_figure(run, mix, ref, split, args.tag)
         if args.only is None or "Conv-TasNet" in args.only:
             seconds = rows["AudioSlots (0.5 s)"]["train_seconds"] if "AudioSlots (0.5 s)" in rows else args.peer_seconds
             if seconds is None:
@@ -147,10 +139,51 @@ def main(argv=None):
             model, info = train_conv_tasnet(train_mix, train_src, val_mix, val_src, seconds, RATE)
             rows["Conv-TasNet (asteroid)"] = {**score_conv_tasnet(model, mix, ref), **info, "train_seconds": seconds}
             print(split, "Conv-TasNet", rows["Conv-TasNet (asteroid)"], flush=True)
-        results["splits"][split] = {"rows": rows, "claims": claims(rows), "figure": figure.name if figure else None}
+        results["splits"][split] = {"test_mixtures": len(mix), "rows": rows, "claims": claims(rows), "figure": figure.name if figure else None}
     results["total_minutes"] = (time.perf_counter() - t_start) / 60
     write_results("audioslots_fsdd2mix" + (f"_{args.tag}" if args.tag else ""), results, markdown(results))
     print(markdown(results))
+
+
+def score_run(run: Path, mix, ref, train_seconds: float) -> dict:
+    """One trained row: SI-SNR(i) on the test mixtures (the autoencoder: oracle alignment only, it has no
+    slots to align), the real-time factor of reference-free separation, training time and curve."""
+    task = paperzoo.load(run)
+    autoencoder = task.variant == "autoencoder"
+    with torch.no_grad():
+        scores = score_examples(task.estimator(), mix, ref, task.stft_cfg, aligns=("oracle",) if autoencoder else ("oracle", "overlap"))
+        t0 = time.perf_counter()
+        if not autoencoder:
+            for m in mix:
+                separate_with(task.estimator(), m, task.stft_cfg, mask="ibm", align="overlap")
+            scores["real_time_factor"] = (time.perf_counter() - t0) / (mix.shape[0] * mix.shape[1] / RATE)
+    return {**scores, "train_seconds": train_seconds, "curve": validation_curve(run)}
+
+
+def example_figure(run: Path, mix, ref, split: str, tag: str) -> Path:
+    """Spectrograms of test mixture 0: mixture, references, AudioSlots' IBM estimates."""
+    task = paperzoo.load(run)
+    with torch.no_grad():
+        est = separate_with(task.estimator(), mix[0], task.stft_cfg, mask="ibm", align="oracle", references=ref[0])
+    cfg = task.stft_cfg
+    return spectrogram_figure(stft(mix[0], cfg).abs().numpy(), stft(ref[0], cfg).abs().numpy(), stft(est, cfg).abs().numpy(),
+                              DOCS / f"audioslots_fsdd2mix{'_' + tag if tag else ''}_{split}.png", RATE,
+                              f"fsdd2mix {split}, test mixture 0: AudioSlots (0.5 s), IBM")
+
+
+def finished_runs(specs: list[str], labels: list[str]) -> dict[str, list[tuple[str, Path]]]:
+    """--runs LABEL=RUN_DIR items grouped by the split each run was trained on (its config's data.split)."""
+    out: dict[str, list[tuple[str, Path]]] = {}
+    for spec in specs:
+        label, sep, path = spec.partition("=")
+        run = Path(path)
+        if not sep or label not in labels:
+            raise SystemExit(f"--runs takes LABEL=RUN_DIR with LABEL one of: {', '.join(labels)}; got {spec!r}")
+        if not (run / "timing.json").is_file():
+            raise SystemExit(f"--runs: {run} is not a finished training run (no timing.json)")
+        split = yaml.safe_load((run / "config.yaml").read_text())["data"]["split"]
+        out.setdefault(split, []).append((label, run))
+    return out
 
 
 def validation_curve(run_dir: Path) -> list[tuple[int, float]]:
@@ -244,9 +277,15 @@ def claims(rows: dict) -> dict:
 def markdown(results: dict) -> str:
     s = results["settings"]
     rows_run = {label for res in results["splits"].values() for label in res["rows"]}
-    about = [f"Script `bench/audioslots_fsdd2mix.py`: fsdd2mix test split (300 mixtures of 1 s, 8 kHz), mean dB."]
-    if rows_run & {label for label, _ in TRAINED}:
+    tested = {res.get("test_mixtures", 300) for res in results["splits"].values()}  # older entries: always 300
+    about = [f"Script `bench/audioslots_fsdd2mix.py`: fsdd2mix test split ({'/'.join(map(str, sorted(tested)))} mixtures of 1 s, "
+             "8 kHz), mean dB."]
+    trained = {label for label, _ in TRAINED}
+    if any(label in trained and "command" not in r for res in results["splits"].values() for label, r in res["rows"].items()):
         about.append(f"Trained rows: audioslots_small, {s['steps']} steps of batch 16, seed 0{' with ' + ' '.join(s['set']) if s.get('set') else ''}.")
+    for split, res in results["splits"].items():  # --runs rows: trained by their own command
+        about += [f"{label} ({split}): `{r['command']}`, seed 0, {r['train_seconds'] / 60:.0f} min wall time on this "
+                  f"machine (shared with another job)." for label, r in res["rows"].items() if "command" in r]
     if "zoo:audioslots_fsdd2mix" in rows_run:
         card = paperzoo.zoo.card("audioslots_fsdd2mix")
         about.append(f"zoo:audioslots_fsdd2mix: the shipped entry, `{card['training']['command']}` ({card['training']['steps']} "
