@@ -25,8 +25,9 @@ Baselines at parity (``--parts parity``, results entry ``pcrec_parity``): RecBol
 trained to convergence and scored on test at its validation-best point (NDCG@20): RecBole with its
 trainer (early stopping, patience 10 epochs, at most --parity-epochs), ours for --parity-epochs
 epochs' worth of steps with ``trainer.keep_best=valid/ndcg@20``. Same dim 64, Adam 1e-3, batch 2048.
+Tuning grid (``--parts grid``, results entry ``pcrec_grid``): see ``grid``.
 Usage: PAPERZOO_DATA=../shared/data PYTHONPATH=.venv/recbole python bench/pcrec.py [--seeds 5 --steps 1000 --pre-steps 1000]
-       [--parts main parity] [--parity-seeds 3 --parity-epochs 300]
+       [--parts main parity grid] [--parity-seeds 3 --parity-epochs 300] [--grid-pairs 1 2 --grid-steps 2000 --jobs 2]
 """
 
 from __future__ import annotations
@@ -98,13 +99,18 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--pre-steps", type=int, default=1000)
     p.add_argument("--pairs", type=int, nargs="*", default=list(range(len(PAIRS))), help="indices into the pair list")
-    p.add_argument("--parts", nargs="+", choices=("main", "parity"), default=["main", "parity"])
+    p.add_argument("--parts", nargs="+", choices=("main", "parity", "grid"), default=["main", "parity", "grid"])
+    p.add_argument("--grid-pairs", type=int, nargs="*", default=[1, 2], help="pairs of the tuning grid (indices into the pair list)")
+    p.add_argument("--grid-steps", type=int, default=2000, help="fine-tuning steps of each grid run (validation-best within them)")
+    p.add_argument("--jobs", type=int, default=1, help="grid runs in parallel (one thread each)")
     p.add_argument("--parity-seeds", type=int, default=3)
     p.add_argument("--parity-epochs", type=int, default=300)
     args = p.parse_args(argv)
     quiet_lightning()
     if "parity" in args.parts:
         parity(args)
+    if "grid" in args.parts:
+        grid(args)
     if "main" not in args.parts:
         return
     t_start = time.perf_counter()
@@ -164,6 +170,134 @@ def main(argv=None):
         results["total_minutes"] = (time.perf_counter() - t_start) / 60
         write_results("pcrec", results, markdown(results))  # after each pair: a stopped run keeps what it finished
     print(markdown(results))
+
+
+# --- the tuning grid: every method gets the same small grid, chosen on validation, reported on test ----------
+# "scale" multiplies the initial embeddings' magnitude: a random init's std 0.1 (-> 0.025 at 0.25, about
+# RecBole's xavier scale), a transferred init's unit vectors (init.scale). The epochs are chosen by the
+# validation-best checkpoint within --grid-steps.
+GRID = {"lr": (1e-3, 3e-3), "l2": (1e-4, 1e-5), "scale": (1.0, 0.25)}
+
+
+def grid_overrides(point: dict, transferred: bool) -> list[str]:
+    scale = f"init.scale={point['scale']:g}" if transferred else f"model.init_std={0.1 * point['scale']:g}"
+    return [f"optim.lr={point['lr']:g}", f"model.l2={point['l2']:g}", scale]
+
+
+def fit(job: dict) -> dict:
+    """One grid job in a worker process: a pre-training (its validation metrics) or a fine-tuning (the test
+    metrics of its validation-best checkpoint and that best validation NDCG@20)."""
+    torch.set_num_threads(1)
+    quiet_lightning()
+    t0 = time.perf_counter()
+    run = train(job["config"], job["overrides"])
+    if job["config"] == "recsys/pcrec_pretrain":
+        return {"run": str(run), **evaluate(run)["metrics"], "seconds": time.perf_counter() - t0}
+    best_valid = max(r["valid/ndcg@20"] for r in validation_log(run, "valid/"))
+    return {**test_metrics(run), "valid_ndcg@20": best_valid, "seconds": time.perf_counter() - t0}
+
+
+def grid_methods(pre: dict[int, str], shared: bool) -> list[tuple[str, str, list[str], bool]]:
+    """(label, config, overrides, transferred init) of every tuned method, given the pre-training runs by r."""
+    methods = [("BPR-MF", "recsys/bpr_mf_luxury_beauty", [], False), ("LightGCN", "recsys/lightgcn_luxury_beauty", [], False)]
+    for r in (2, 3):
+        fine = [f"init.pretrained={pre[r]}"]
+        if shared:
+            methods.append((f"PCRec s2 (r={r}, shared init)", "recsys/pcrec_finetune", fine + ["init.mode=shared"], True))
+        methods.append((f"PCRec s3 (r={r}, encoder init)", "recsys/pcrec_finetune", fine, True))
+        if r == 2:
+            methods.append(("PCRec s3 centred (r=2, ours)", "recsys/pcrec_finetune", fine + ["init.center=true"], True))
+            methods.append(("PCRec s3 untrained encoder (r=2, ablation)", "recsys/pcrec_finetune", fine + ["init.untrained=true"], True))
+    return methods
+
+
+def grid(args) -> None:
+    """Per pair: pre-training for every seed and r; each method's grid on seed 0, the validation-best point;
+    that point over all seeds (each seed its own pre-training): results entry pcrec_grid."""
+    import itertools
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    t_start = time.perf_counter()
+    out = Path(tempfile.mkdtemp(prefix="bench_pcrec_grid_"))
+    points = [dict(zip(GRID, values)) for values in itertools.product(*GRID.values())]
+    results = {"settings": {"seeds": args.seeds, "steps": args.grid_steps, "pre_steps": args.pre_steps, "grid": GRID,
+                            "pairs": args.grid_pairs}, "pairs": {}}
+    counter = itertools.count()
+
+    def job(config, overrides, seed, target=None):
+        data = [f"data.target={target}", "data.k_core=5"] if target else []
+        steps = [] if target is None else [f"trainer.max_steps={args.grid_steps}", f"trainer.val_every={VAL_EVERY}",
+                                           f"trainer.checkpoint_every={args.grid_steps}", "trainer.keep_best=valid/ndcg@20"]
+        return {"config": config, "overrides": [f"out_dir={out}", f"name=job{next(counter)}", f"seed={seed}", *QUIET, *data,
+                                                *steps, *overrides]}
+
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        for pi in args.grid_pairs:
+            source, target = PAIRS[pi]
+            pair = f"{source} -> {target}"
+            src, tgt = load_domain(source), load_domain(target, k=5)
+            shared = bool(set(src.user_ids) & set(tgt.user_ids) or set(src.item_ids) & set(tgt.item_ids))
+            keys = [(seed, r) for seed in range(args.seeds) for r in (2, 3)]
+            pre_jobs = [job("recsys/pcrec_pretrain", [f"data.source={source}", f"data.subgraph.max_hops={r}",
+                                                      f"trainer.max_steps={args.pre_steps}", f"trainer.val_every={args.pre_steps}",
+                                                      f"trainer.checkpoint_every={args.pre_steps}"], seed) for seed, r in keys]
+            pre = dict(zip(keys, pool.map(fit, pre_jobs)))
+            print(pair, "pre-training", {k: round(v["val/match_top1"], 3) for k, v in pre.items()}, flush=True)
+            methods = {seed: grid_methods({r: pre[seed, r]["run"] for r in (2, 3)}, shared) for seed in range(args.seeds)}
+            # tuning: every method's grid on seed 0
+            tune_jobs = [(label, i, job(config, extra + grid_overrides(point, transferred), 0, target))
+                         for label, config, extra, transferred in methods[0] for i, point in enumerate(points)]
+            tuned: dict[str, list[dict]] = {}
+            for (label, i, _), m in zip(tune_jobs, pool.map(fit, [j for _, _, j in tune_jobs])):
+                tuned.setdefault(label, []).append({**points[i], **m})
+            chosen = {label: max(range(len(points)), key=lambda i: ms[i]["valid_ndcg@20"]) for label, ms in tuned.items()}
+            print(pair, "chosen", {label: points[i] for label, i in chosen.items()}, flush=True)
+            # the chosen point over the other seeds
+            final_jobs = [(label, job(config, extra + grid_overrides(points[chosen[label]], transferred), seed, target))
+                          for seed in range(1, args.seeds) for label, config, extra, transferred in methods[seed]]
+            rows = {label: [tuned[label][chosen[label]]] for label in tuned}
+            for (label, _), m in zip(final_jobs, pool.map(fit, [j for _, j in final_jobs])):
+                rows[label].append(m)
+            for r in (2, 3):  # strategy 1: each seed's encoder embeddings ranked as they are (nothing to tune)
+                for seed in range(args.seeds):
+                    cfg = load_config("recsys/pcrec_finetune", [f"seed={seed}", f"data.target={target}", "data.k_core=5",
+                                                                f"init.pretrained={pre[seed, r]['run']}", f"out_dir={out}"])
+                    m = recommender.build_task(cfg, recommender.build_data(cfg)).ranking_metrics("test")
+                    rows.setdefault(f"PCRec s1 (r={r}, no fine-tuning)", []).append(m)
+            summary = {label: {k: (float(np.mean([m[k] for m in ms])), float(np.std([m[k] for m in ms]))) for k in METRICS}
+                       for label, ms in rows.items()}
+            results["pairs"][pair] = {"chosen": {label: points[i] for label, i in chosen.items()}, "tuning": tuned,
+                                      "pretraining": {f"seed {s} r={r}": v for (s, r), v in pre.items()},
+                                      "summary": summary, "runs": rows, "claims": claims(summary)}
+            results["total_minutes"] = (time.perf_counter() - t_start) / 60
+            write_results("pcrec_grid", results, grid_markdown(results))  # after each pair
+    print(grid_markdown(results))
+
+
+def grid_markdown(results: dict) -> str:
+    s = results["settings"]
+    parts = [f"`bench/pcrec.py --parts grid`: every fine-tuned method gets the same grid (lr {' / '.join(map(str, s['grid']['lr']))}, "
+             f"L2 {' / '.join(map(str, s['grid']['l2']))}, initial-embedding scale {' / '.join(map(str, s['grid']['scale']))}: "
+             f"a random init's std 0.1 x scale, a transferred init's unit vectors x scale), each point trained for {s['steps']} steps "
+             f"of batch 2048 on seed 0 with validation NDCG@20 every {VAL_EVERY} steps (the validation-best checkpoint: the epochs "
+             f"are tuned too); the point with the best validation NDCG@20 is then run on seeds 1-{s['seeds'] - 1}. Each seed has its "
+             f"own pre-training ({s['pre_steps']} steps of batch 32, per r). Test split, full ranking, training and validation items "
+             f"masked; mean ± std over {s['seeds']} seeds. Total {results.get('total_minutes', 0):.0f} min."]
+    for pair, res in results["pairs"].items():
+        rows = []
+        for label, m in res["summary"].items():
+            point = res["chosen"].get(label)
+            chosen = f"lr {point['lr']:g}, L2 {point['l2']:g}, scale {point['scale']:g}" if point else "-"
+            valid = f"{max(t['valid_ndcg@20'] for t in res['tuning'][label]):.4f}" if label in res["tuning"] else "-"
+            rows.append([label, chosen, valid] + [f"{m[k][0]:.4f} ± {m[k][1]:.4f}" for k in ("recall@20", "ndcg@20")])
+        top1 = [v["val/match_top1"] for v in res["pretraining"].values()]
+        checks = claim_lines(res["claims"])
+        parts += ["", f"### {pair}", "", f"Pre-training view-match top-1 (among the batch and queue): "
+                  f"{np.mean(top1):.3f} mean over the {len(top1)} pre-trainings.", "",
+                  table(["method", "chosen (validation)", "valid ndcg@20 (seed 0)", "test recall@20", "test ndcg@20"], rows), "",
+                  f"Claims ({s['seeds']} seeds, at each method's tuned point):", checks]
+    return "\n".join(parts)
 
 
 PARITY_TARGETS = ("luxury_beauty", "ml100k_other")
@@ -238,12 +372,16 @@ def parity_markdown(results: dict) -> str:
         rows = [[label] + [f"{m[k][0]:.4f} ± {m[k][1]:.4f}" for k in ("recall@20", "ndcg@20", "valid_ndcg@20")]
                 + [f"{m['best_epoch'][0]:.0f}", f"{m['seconds'][0]:.0f}"] for label, m in res["summary"].items()]
         ratio = "; ".join(f"{method}: recall@20 {r['recall@20']:.3f}, ndcg@20 {r['ndcg@20']:.3f}" for method, r in res["ratios"].items())
-        checks = "\n".join(f"- {name}: **{'yes' if ok else 'no'}**" for name, ok in res["claims"].items())
+        checks = claim_lines(res["claims"])
         parts += ["", f"### {target}", "", f"{res['users']} users, {res['items']} items, {res['train']} training interactions "
                   f"({res['steps_per_epoch']} steps of 2048 per epoch).", "",
                   table(["method", "test recall@20", "test ndcg@20", "valid ndcg@20 (best)", "best epoch", "s/run"], rows), "",
                   f"paperzoo / RecBole: {ratio}.", "", checks]
     return "\n".join(parts)
+
+
+def claim_lines(claims: dict) -> str:
+    return "\n".join(f"- {name}: **{'yes' if ok else 'no'}**" for name, ok in claims.items())
 
 
 def claims(summary: dict) -> dict:
@@ -284,7 +422,7 @@ def markdown(results: dict) -> str:
                         for r, v in res["pretraining"].items())
         rows = [[label] + [f"{m[k][0]:.4f} ± {m[k][1]:.4f}" for k in METRICS] + [f"{m['seconds'][0]:.0f}"]
                 for label, m in res["summary"].items()]
-        checks = "\n".join(f"- {name}: **{'yes' if ok else 'no'}**" for name, ok in res["claims"].items())
+        checks = claim_lines(res["claims"])
         parts += ["", f"### {pair}", "",
                   f"Target: {t['users']} users, {t['items']} items, {t['interactions']} interactions; shared with the source: "
                   f"{res['shared_users']} users, {res['shared_items']} items. Pre-training ({pre}).", "",
