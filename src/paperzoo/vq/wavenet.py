@@ -101,24 +101,34 @@ class WaveNet(nn.Module):
 
     @torch.no_grad()
     def generate(self, length: int, c: torch.Tensor | None = None, g: torch.Tensor | None = None, *, batch: int | None = None,
-                 temperature: float = 1.0, generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
+                 temperature: float = 1.0, generator: torch.Generator | None = None, progress: bool = False,
+                 compiled: bool = True) -> torch.Tensor:
         """(B, length) samples, one column per step with per-layer queues (fast generation); ``progress``
-        shows a bar on stderr when it is a terminal (generation is sequential: long inputs take a while)."""
+        shows a bar on stderr when it is a terminal (generation is sequential: long inputs take a while).
+        On the CPU the loop runs compiled (``wavenet_cpu``) unless ``compiled=False`` (the torch loop, any device)."""
         from tqdm import tqdm
 
         b = batch or (c.shape[0] if c is not None else g.shape[0] if g is not None else 1)
         self._check(c, g, b, length)
         device = self.embed.weight.device
         noise = _gumbel(b, length, self.classes, generator, device)
+        bar = dict(total=length, desc="generating", unit="sample", unit_scale=True, leave=False, disable=None if progress else True)
+        if compiled and device.type == "cpu":  # the same loop compiled (wavenet_cpu): ~30x faster than stepping torch
+            from paperzoo.vq import wavenet_cpu
+
+            with tqdm(**bar) as progress_bar:  # None: only on a terminal
+                out = wavenet_cpu.generate(self, length, [layer.conditioning(c, g) for layer in self.layers],
+                                           noise.to(self.embed.weight.dtype).numpy(), temperature, progress_bar)
+            return torch.from_numpy(out)
         conds = [_per_step(layer.conditioning(c, g), length) for layer in self.layers]  # (T, B, 2 gate) or None
         taps = [(layer.conv.weight[..., 0], layer.conv.weight[..., 1], layer.conv.bias, layer.res.weight[..., 0], layer.res.bias,
                  layer.skip.weight[..., 0], layer.skip.bias) for layer in self.layers]
         head = [m for m in self.out if isinstance(m, nn.Conv1d)]
-        queues = [torch.zeros(layer.dilation, b, self.embed.embedding_dim, device=device) for layer in self.layers]
+        queues = [torch.zeros(layer.dilation, b, self.embed.embedding_dim, device=device, dtype=self.embed.weight.dtype)
+                  for layer in self.layers]
         prev = torch.full((b,), self.start, dtype=torch.long, device=device)
         out = torch.empty(b, length, dtype=torch.long, device=device)
-        for t in tqdm(range(length), desc="generating", unit="sample", unit_scale=True, leave=False,
-                      disable=None if progress else True):  # None: only on a terminal
+        for t in tqdm(range(length), **bar):
             h = self.embed(prev)  # (B, R): this step's input to the first layer
             skips = 0.0
             for layer, queue, cond, (w_past, w_now, bias, w_res, b_res, w_skip, b_skip) in zip(self.layers, queues, conds, taps):
