@@ -87,6 +87,12 @@ def throughput(data_dir=None) -> dict:
     return out
 
 
+def mean_std(runs: dict[str, list[dict]], keys) -> dict:
+    """label -> metric -> (mean, std) over the label's runs (seeds)."""
+    return {label: {k: (float(np.mean([m[k] for m in ms])), float(np.std([m[k] for m in ms]))) for k in keys}
+            for label, ms in runs.items()}
+
+
 def test_metrics(run_dir: Path) -> dict:
     """Test metrics of the run's validation-best checkpoint (``init.mode=random``: the weights come from it)."""
     metrics = evaluate(run_dir, ["data.eval_split=test", "init.mode=random"], checkpoint="best")["metrics"]
@@ -162,8 +168,7 @@ def main(argv=None):
                 m["seconds"] = time.perf_counter() - t0
                 rows.setdefault(label, []).append(m)
                 print(pair, seed, label, {k: round(m[k], 4) for k in METRICS}, f"{m['seconds']:.0f} s", flush=True)
-        summary = {label: {k: (float(np.mean([m[k] for m in ms])), float(np.std([m[k] for m in ms]))) for k in (*METRICS, "seconds")}
-                   for label, ms in rows.items()}
+        summary = mean_std(rows, (*METRICS, "seconds"))
         results["pairs"][pair] = {"shared_users": shared_users, "shared_items": shared_items,
                                   "target": {"users": tgt.num_users, "items": tgt.num_items, "interactions": len(tgt)},
                                   "pretraining": pre_info, "summary": summary, "runs": rows, "claims": claims(summary)}
@@ -265,8 +270,7 @@ def grid(args) -> None:
                                                                 f"init.pretrained={pre[seed, r]['run']}", f"out_dir={out}"])
                     m = recommender.build_task(cfg, recommender.build_data(cfg)).ranking_metrics("test")
                     rows.setdefault(f"PCRec s1 (r={r}, no fine-tuning)", []).append(m)
-            summary = {label: {k: (float(np.mean([m[k] for m in ms])), float(np.std([m[k] for m in ms]))) for k in METRICS}
-                       for label, ms in rows.items()}
+            summary = mean_std(rows, METRICS)
             results["pairs"][pair] = {"chosen": {label: points[i] for label, i in chosen.items()}, "tuning": tuned,
                                       "pretraining": {f"seed {s} r={r}": v for (s, r), v in pre.items()},
                                       "summary": summary, "runs": rows, "claims": claims(summary)}
@@ -342,8 +346,7 @@ def parity(args) -> None:
                     runs.setdefault(f"paperzoo {method}{suffix}", []).append(m)
                     print(target, seed, f"paperzoo {method}{suffix}", {k: round(v, 4) for k, v in m.items()}, flush=True)
         keys = ("recall@20", "ndcg@20", "valid_ndcg@20", "best_epoch", "seconds")
-        summary = {label: {k: (float(np.mean([m[k] for m in ms])), float(np.std([m[k] for m in ms]))) for k in keys}
-                   for label, ms in runs.items()}
+        summary = mean_std(runs, keys)
         ratios = {f"{method}{suffix}": {k: summary[f"paperzoo {method}{suffix}"][k][0] / summary[f"RecBole {method}"][k][0]
                                         for k in ("recall@20", "ndcg@20")}
                   for method, _, variants in PARITY_METHODS for suffix in variants}
