@@ -118,7 +118,7 @@ class WaveNet(nn.Module):
 
             with tqdm(**bar) as progress_bar:  # None: only on a terminal
                 out = wavenet_cpu.generate(self, length, [layer.conditioning(c, g) for layer in self.layers],
-                                           noise.to(self.embed.weight.dtype).numpy(), temperature, progress_bar)
+                                           noise.numpy(), temperature, progress_bar)
             return torch.from_numpy(out)
         conds = [_per_step(layer.conditioning(c, g), length) for layer in self.layers]  # (T, B, 2 gate) or None
         taps = [(layer.conv.weight[..., 0], layer.conv.weight[..., 1], layer.conv.bias, layer.res.weight[..., 0], layer.res.bias,

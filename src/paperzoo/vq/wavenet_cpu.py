@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+import torch
 
 
 @numba.njit(cache=True, fastmath=True)
@@ -80,8 +81,6 @@ def generate(net, length: int, conds: list, noise: np.ndarray, temperature: floa
     """(B, length) class indices from ``net`` (a ``WaveNet`` on the CPU). ``conds``: each layer's
     conditioning, a (B, 2 gate, >= length or 1) tensor, or 0.0 when unconditioned; ``noise``: (B, length,
     classes) Gumbel noise; ``progress``: a tqdm bar (or None), advanced after every ``chunk`` steps."""
-    import torch
-
     def arr(x):
         return np.ascontiguousarray(x.detach().numpy())
 
