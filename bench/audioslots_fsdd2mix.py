@@ -137,6 +137,8 @@ def main(argv=None):
             train_mix, train_src = load_mixtures(meta / "mixture_train_mix_clean.csv", RATE)
             val_mix, val_src = load_mixtures(meta / "mixture_val_mix_clean.csv", RATE)
             model, info = train_conv_tasnet(train_mix, train_src, val_mix, val_src, seconds, RATE)
+            torch.save(model.state_dict(), out / f"conv_tasnet_{split}.pt")  # a long peer run is kept, not only scored
+            print(f"Conv-TasNet weights: {out / f'conv_tasnet_{split}.pt'}", flush=True)
             rows["Conv-TasNet (asteroid)"] = {**score_conv_tasnet(model, mix, ref), **info, "train_seconds": seconds}
             print(split, "Conv-TasNet", rows["Conv-TasNet (asteroid)"], flush=True)
         results["splits"][split] = {"test_mixtures": len(mix), "rows": rows, "claims": claims(rows), "figure": figure.name if figure else None}

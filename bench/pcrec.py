@@ -25,14 +25,17 @@ Baselines at parity (``--parts parity``, results entry ``pcrec_parity``): RecBol
 trained to convergence and scored on test at its validation-best point (NDCG@20): RecBole with its
 trainer (early stopping, patience 10 epochs, at most --parity-epochs), ours for --parity-epochs
 epochs' worth of steps with ``trainer.keep_best=valid/ndcg@20``. Same dim 64, Adam 1e-3, batch 2048.
-Tuning grid (``--parts grid``, results entry ``pcrec_grid``): see ``grid``.
+Tuning grid (``--parts grid``, results entry ``pcrec_grid``): see ``grid``. Longer pre-training and its
+view-matching curve (``--parts curve``, results entry ``pcrec_pretrain_curve``): see ``pretrain_curve``.
 Usage: PAPERZOO_DATA=../shared/data PYTHONPATH=.venv/recbole python bench/pcrec.py [--seeds 5 --steps 1000 --pre-steps 1000]
-       [--parts main parity grid] [--parity-seeds 3 --parity-epochs 300] [--grid-pairs 1 2 --grid-steps 2000 --jobs 2]
+       [--parts main parity grid curve] [--parity-seeds 3 --parity-epochs 300] [--grid-pairs 1 2 --grid-steps 2000 --jobs 2]
+       [--curve-steps 10000 --curve-seeds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -43,7 +46,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _recbole  # noqa: E402
-from _results import table, validation_log, write_results  # noqa: E402
+from _results import RESULTS, table, validation_log, write_results  # noqa: E402
 
 from paperzoo.data.interactions import leave_one_out, load_domain  # noqa: E402
 from paperzoo.engine.config import load_config  # noqa: E402
@@ -105,10 +108,13 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--pre-steps", type=int, default=1000)
     p.add_argument("--pairs", type=int, nargs="*", default=list(range(len(PAIRS))), help="indices into the pair list")
-    p.add_argument("--parts", nargs="+", choices=("main", "parity", "grid"), default=["main", "parity", "grid"])
+    p.add_argument("--parts", nargs="+", choices=("main", "parity", "grid", "curve"), default=["main", "parity", "grid"],
+                   help="curve: longer pre-training and its view-matching curve, fine-tuned at the grid's chosen points")
     p.add_argument("--grid-pairs", type=int, nargs="*", default=[1, 2], help="pairs of the tuning grid (indices into the pair list)")
     p.add_argument("--grid-steps", type=int, default=2000, help="fine-tuning steps of each grid run (validation-best within them)")
     p.add_argument("--jobs", type=int, default=1, help="grid runs in parallel (one thread each)")
+    p.add_argument("--curve-steps", type=int, default=10000, help="pre-training steps of the curve part (validated 10 times)")
+    p.add_argument("--curve-seeds", type=int, default=3)
     p.add_argument("--parity-seeds", type=int, default=3)
     p.add_argument("--parity-epochs", type=int, default=300)
     args = p.parse_args(argv)
@@ -117,6 +123,8 @@ def main(argv=None):
         parity(args)
     if "grid" in args.parts:
         grid(args)
+    if "curve" in args.parts:
+        pretrain_curve(args)
     if "main" not in args.parts:
         return
     t_start = time.perf_counter()
@@ -277,6 +285,70 @@ def grid(args) -> None:
             results["total_minutes"] = (time.perf_counter() - t_start) / 60
             write_results("pcrec_grid", results, grid_markdown(results))  # after each pair
     print(grid_markdown(results))
+
+
+def pretrain_curve(args) -> None:
+    """Pre-training until view matching plateaus: per seed, ``--curve-steps`` steps at r = 2 on Grocery 2014
+    (validation every tenth of it: its curve), then strategy 3 (plain and centred) fine-tuned from it for
+    Luxury Beauty at the grid's chosen points, beside the grid's rows of the same seeds (1,000-step
+    pre-training): results entry pcrec_pretrain_curve. Needs the grid's results (pair 1)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    source, target = PAIRS[1]
+    pair = f"{source} -> {target}"
+    grid_file = RESULTS / "pcrec_grid.json"
+    if not grid_file.is_file() or pair not in json.loads(grid_file.read_text())["pairs"]:
+        raise SystemExit(f"--parts curve needs the grid's results for {pair} ({grid_file}): run --parts grid --grid-pairs 1 first")
+    grid_results = json.loads(grid_file.read_text())
+    tuned, grid_pre_steps = grid_results["pairs"][pair], grid_results["settings"]["pre_steps"]
+    labels = {"PCRec s3 (r=2, encoder init)": [], "PCRec s3 centred (r=2, ours)": ["init.center=true"]}
+    t_start = time.perf_counter()
+    out = Path(tempfile.mkdtemp(prefix="bench_pcrec_curve_"))
+    steps = args.curve_steps
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        pre_jobs = [{"config": "recsys/pcrec_pretrain", "overrides": [
+            f"out_dir={out}", f"name=pre{seed}", f"seed={seed}", *QUIET, f"data.source={source}", "data.subgraph.max_hops=2",
+            f"trainer.max_steps={steps}", f"trainer.val_every={max(steps // 10, 1)}", f"trainer.checkpoint_every={steps}"]}
+            for seed in range(args.curve_seeds)]
+        pre = list(pool.map(fit, pre_jobs))
+        curves = [[(r["step"] + 1, r["val/match_top1"]) for r in validation_log(p["run"])] for p in pre]
+        print(pair, "view-match curves", curves, flush=True)
+        fine_jobs = [(label, {"config": "recsys/pcrec_finetune", "overrides": [
+            f"out_dir={out}", f"name=fine{seed}_{i}", f"seed={seed}", *QUIET, f"data.target={target}", "data.k_core=5",
+            f"trainer.max_steps={args.grid_steps}", f"trainer.val_every={VAL_EVERY}", f"trainer.checkpoint_every={args.grid_steps}",
+            "trainer.keep_best=valid/ndcg@20", f"init.pretrained={pre[seed]['run']}", *extra,
+            *grid_overrides(tuned["chosen"][label], True)]})
+            for seed in range(args.curve_seeds) for i, (label, extra) in enumerate(labels.items())]
+        rows: dict[str, list[dict]] = {}
+        for (label, _), m in zip(fine_jobs, pool.map(fit, [j for _, j in fine_jobs])):
+            rows.setdefault(f"{label}, {steps} pre-training steps", []).append(m)
+    n = args.curve_seeds
+    compared = ["BPR-MF", *labels, "PCRec s3 untrained encoder (r=2, ablation)"]
+    for label in compared:  # the grid's rows, the same seeds
+        rows[f"{label}, grid ({grid_pre_steps:,} pre-training steps)" if label in labels else f"{label} (grid)"] = \
+            tuned["runs"][label][:n]
+    results = {"settings": {"steps": steps, "seeds": n, "fine_tune_steps": args.grid_steps, "pair": pair},
+               "curves": curves, "pretraining": pre, "summary": mean_std(rows, METRICS), "runs": rows,
+               "total_minutes": (time.perf_counter() - t_start) / 60}
+    write_results("pcrec_pretrain_curve", results, curve_markdown(results))
+    print(curve_markdown(results))
+
+
+def curve_markdown(results: dict) -> str:
+    s = results["settings"]
+    steps = [step for step, _ in results["curves"][0]]
+    curve_rows = [[f"{step:,}"] + [f"{c[i][1]:.3f}" for c in results["curves"]] for i, step in enumerate(steps)]
+    rows = [[label] + [f"{m[k][0]:.4f} ± {m[k][1]:.4f}" for k in ("recall@20", "ndcg@20")] for label, m in results["summary"].items()]
+    return "\n".join([
+        f"`bench/pcrec.py --parts curve`: PCRec pre-training (r = 2, batch 32, cosine schedule over {s['steps']:,} steps) on "
+        f"Grocery 2014 for seeds 0-{s['seeds'] - 1}; validation view-match top-1 every {s['steps'] // 10:,} steps (a fixed set of nodes, two "
+        f"views each: the share whose first view's nearest second view is its own). Each is then fine-tuned for {s['pair']} "
+        f"at the tuning grid's chosen point ({s['fine_tune_steps']} steps, validation-best checkpoint), beside the grid's rows "
+        f"for the same seeds (their own shorter pre-training). Test split, full ranking, mean ± std over {s['seeds']} seeds. "
+        f"Total {results['total_minutes']:.0f} min.", "",
+        table(["pre-training step"] + [f"seed {i}" for i in range(s["seeds"])], curve_rows), "",
+        table(["method", "test recall@20", "test ndcg@20"], rows)])
 
 
 def grid_markdown(results: dict) -> str:

@@ -111,7 +111,7 @@ def _entry_of(task: str) -> str | None:
     return next((n for n in ENTRIES if zoo.card(n)["task"] == task), None)
 
 
-@pytest.mark.parametrize("task", ["vqvae", "prior", "separation", "video", "recommender"])
+@pytest.mark.parametrize("task", ["vqvae", "prior", "separation", "video", "recommender", "vqvae_audio"])
 def test_every_model_verb_takes_a_zoo_entry(cli, tmp_path, task):
     """The CLI verbs read ``--model zoo:ENTRY`` like a run or an export (tiny generated inputs)."""
     import numpy as np
@@ -132,6 +132,14 @@ def test_every_model_verb_takes_a_zoo_entry(cli, tmp_path, task):
         t = np.arange(8000) / 8000
         write_audio(tmp_path / "mix.wav", (0.1 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 660 * t)).astype(np.float32), 8000)
         args = ("separate", tmp_path / "mix.wav", "--model", model, "-o", tmp_path / "out")
+    elif task == "vqvae_audio":
+        from paperzoo.io.audio import write_audio
+        from paperzoo.io.bundle import read_bundle
+
+        t = np.arange(1600) / 16000  # 0.1 s at another rate than the model's
+        write_audio(tmp_path / "in.wav", (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+        speaker = read_bundle(model).info["speakers"][0]
+        args = ("convert-speaker", tmp_path / "in.wav", "--to", speaker, "--model", model, "-o", tmp_path / "out.wav")
     elif task == "video":
         from paperzoo.data.moving_shapes import render_clip
         from paperzoo.io.video import write_video

@@ -225,3 +225,29 @@ def test_log_mel_cnn_learns_synthetic_digits_and_the_code_probe_and_prior_work(t
     spk = torch.tensor([0, 1] * 4)
     prior = fit_code_prior(seqs, spk, 8, 2, steps=100, lr=1e-2, residual=8, skip=8, layers=3, cycles=1)
     assert code_prior_bits(prior, seqs[:2], spk[:2]) < 1.0  # a uniform prior: log2 8 = 3 bits
+
+
+def test_noise_trained_judge_learns_and_teacher_forced_samples_follow_the_decoder(tmp_path):
+    from paperzoo.metrics.probe import accuracy
+    from paperzoo.vq.audio_eval import teacher_forced, train_judge
+    from paperzoo.vq.audio_task import AudioDataConfig, load_fsdd
+
+    train, test, _ = load_fsdd(AudioDataConfig(location=str(fake_fsdd(tmp_path / "f", digits=(0, 1, 2))), test_takes=2))
+    judge = train_judge(train.waves, train.digits, 3, steps=60, width=8)
+    assert accuracy(judge, test.waves, test.digits) >= 0.8  # chance 1/3
+    noisy = test.waves + 0.1 * test.waves.std() * torch.randn(test.waves.shape, generator=torch.Generator().manual_seed(0))
+    assert accuracy(judge, noisy, test.digits) >= 0.8  # 20 dB of white noise does not fool it
+
+    torch.manual_seed(0)
+    model = create_model("vqvae_audio", speakers=3, **TINY).eval()
+    wave = pad_to_hop(test.waves[:3, :500])
+    speaker = torch.tensor([0, 1, 2])
+    drawn = teacher_forced(model, wave, speaker, generator=torch.Generator().manual_seed(0), batch=2)
+    assert drawn.shape == wave.shape and drawn.abs().max() <= 1
+    with torch.no_grad():  # a vanishing temperature draws the decoder's most likely sample given the true past
+        logits = model(wave, speaker)[0]
+    top2 = logits.topk(2, 1).values
+    clear = top2[:, 0] - top2[:, 1] > 0.01  # an untrained decoder has near-ties
+    assert clear.float().mean() > 0.5
+    cold = teacher_forced(model, wave, speaker, temperature=1e-4)
+    torch.testing.assert_close(cold[clear], mu_law_decode(logits.argmax(1))[clear])

@@ -2,7 +2,10 @@
 
 * ``LogMelCNN``: a small ConvNet on log-mel spectrograms; trained on real recordings it is the
   judge of converted audio (does a digit classifier still hear the digit? does a speaker classifier
-  hear the target speaker?).
+  hear the target speaker?). ``train_judge`` trains it with white noise added, so that the WaveNet's
+  sampling noise alone does not fool it.
+* ``teacher_forced``: audio drawn sample by sample from the decoder given the *true* past; beside
+  free-running generation it tells a weak decoder (both bad) from a generation bug (only free-running).
 * ``code_histograms``: the analogue of the paper's phoneme probe - an utterance's discrete latents
   as a normalised bag of codes, for a linear classifier of the spoken digit (chance 10%).
 * ``fit_code_prior`` / ``code_prior_bits``: a WaveNet over code sequences (K classes, conditioned on
@@ -18,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from paperzoo.vq.wavenet import WaveNet
+from paperzoo.metrics.probe import fit_random_batches
+from paperzoo.vq.wavenet import WaveNet, mu_law_decode
 
 
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 20.0, fmax: float | None = None) -> torch.Tensor:
@@ -65,6 +69,39 @@ class LogMelCNN(nn.Module):
         return self.fc(self.features(x).mean((2, 3)))
 
 
+def train_judge(waves: torch.Tensor, labels: torch.Tensor, classes: int, *, steps: int, seed: int = 0,
+                snr_db: tuple[float, float] = (0.0, 30.0), sample_rate: int = 8000, width: int = 32) -> LogMelCNN:
+    """A ``LogMelCNN`` trained on real recordings (B, T), half of each batch with white noise at an SNR
+    drawn uniformly from ``snr_db``: a clean-trained judge hears white noise as one digit, so sampling
+    noise alone would pass for lost content. Adam 2e-3 on a cosine, batches of 32."""
+    gen = torch.Generator().manual_seed(seed + 1)
+
+    def loss_of(model, idx):
+        x = waves[idx]
+        snr = torch.empty(len(x), 1).uniform_(*snr_db, generator=gen)
+        noisy = (torch.rand(len(x), 1, generator=gen) < 0.5).float()
+        rms = x.square().mean(1, keepdim=True).sqrt()
+        noise = torch.randn(x.shape, generator=gen) * rms * 10 ** (-snr / 20)
+        return F.cross_entropy(model(x + noisy * noise), labels[idx])
+
+    return fit_random_batches(lambda: LogMelCNN(classes, width, sample_rate), loss_of, len(waves), steps=steps, batch=32,
+                              lr=2e-3, seed=seed, cosine=True)
+
+
+@torch.no_grad()
+def teacher_forced(model, wave: torch.Tensor, speaker: torch.Tensor, *, temperature: float = 1.0,
+                   generator: torch.Generator | None = None, batch: int = 8) -> torch.Tensor:
+    """(B, T) -> (B, T): each sample drawn from p(x_t | the true x_<t, the codes, the speaker) of an
+    ``AudioVQVAE``: the decoder's sampling noise without the drift of free-running generation."""
+    out = []
+    for i in range(0, len(wave), batch):
+        logits, _ = model(wave[i : i + batch], speaker[i : i + batch])  # (b, 256, T)
+        probs = torch.softmax(logits / temperature, 1).transpose(1, 2)
+        drawn = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator).reshape(probs.shape[:2])
+        out.append(mu_law_decode(drawn))
+    return torch.cat(out)
+
+
 def code_histograms(codes: list[torch.Tensor], num_codes: int) -> torch.Tensor:
     """(N, K): each utterance's codes as a normalised histogram (a bag of discrete latents)."""
     return torch.stack([torch.bincount(c.flatten(), minlength=num_codes).float() / c.numel() for c in codes])
@@ -74,8 +111,6 @@ def fit_code_prior(sequences: list[torch.Tensor], speakers: torch.Tensor, num_co
                    batch: int = 16, lr: float = 1e-3, seed: int = 0, **wavenet) -> WaveNet:
     """A WaveNet prior p(codes | speaker) trained by teacher forcing on code sequences (padded
     sequences are cut to a common random window of at most the shortest length in the batch)."""
-    from paperzoo.metrics.probe import fit_random_batches
-
     options = dict(residual=64, skip=128, layers=6, cycles=2) | wavenet
 
     def loss_of(prior, idx):

@@ -114,7 +114,31 @@ def check_separation(model, card, data_dir, mixtures: int = 40) -> dict:
             "higher_is_better": True, "subset": f"fsdd2mix {split} test, the first {len(rows)} mixtures ({rate} Hz)"}
 
 
-CHECKS = {"margin_classifier": check_margin, "vqvae": check_vqvae, "prior": check_prior, "video": check_video, "recommender": check_recommender,
+@torch.no_grad()
+def check_voice(model, card, data_dir, samples: int = 2048) -> dict:
+    """Test cross-entropy (bits per sample, teacher forcing) of the raw-audio VQ-VAE on the first
+    ``samples`` of take 0 of every speaker and digit (FSDD's test takes), peak-normalised as in training:
+    deterministic, unlike sampled audio."""
+    from paperzoo.data.fsdd2mix import fsdd_recordings
+    from paperzoo.io.audio import read_audio
+    from paperzoo.vq.wavenet import mu_law_encode
+
+    d = card["training"]["data"]
+    rows = [r for r in fsdd_recordings(require_dataset(d.get("source", "fsdd"), data_dir)) if r[3] == 0]
+    waves = []
+    for path, *_ in rows:
+        w = read_audio(path, model.sample_rate, quiet=True)[0]
+        w = torch.from_numpy(w * (model.peak / np.abs(w).max())).float()
+        waves.append(torch.nn.functional.pad(w, (0, max(samples - len(w), 0)))[:samples])
+    wave = torch.stack(waves)
+    speaker = torch.tensor([model.speaker_index(r[2]) for r in rows])
+    logits, _ = model.model(wave, speaker)
+    bits = torch.nn.functional.cross_entropy(logits, mu_law_encode(wave)).item() / np.log(2)
+    return {"metric": "test bits per sample (teacher forcing; 8 = uniform over 256 mu-law levels)", "value": bits,
+            "higher_is_better": False, "subset": f"FSDD take 0 of every speaker and digit ({len(rows)} recordings), first {samples} samples"}
+
+
+CHECKS = {"margin_classifier": check_margin, "vqvae_audio": check_voice, "vqvae": check_vqvae, "prior": check_prior, "video": check_video, "recommender": check_recommender,
           "separation": check_separation}
 
 
