@@ -240,3 +240,18 @@ def test_negatives_avoid_training_items_and_depend_on_the_global_row_only(domain
     allowed = counts > 0
     assert allowed.sum() == task.split.data.num_items - sum(u == users[0] for u, _ in trained)  # every other item drawn
     assert counts[allowed].std() / counts[allowed].mean() < 0.1  # ~uniform among them
+
+
+def test_the_encoder_init_reads_an_export_like_its_run(domains, pretrained, tmp_path):
+    """init.pretrained takes a graph_pretrain export (and so a zoo entry) and gives the run's initial values."""
+    from paperzoo.io.bundle import export_run
+
+    import torch
+
+    exported = export_run(pretrained, tmp_path / "exported")
+    torch.testing.assert_close(_initial_table(domains, exported), _initial_table(domains, pretrained))
+    from paperzoo.errors import CheckpointError
+    from paperzoo.recsys.task import load_pretrained
+
+    with pytest.raises(CheckpointError, match="needs a graph_pretrain run or export"):
+        load_pretrained("zoo:margin_cifar10")  # another family's export

@@ -54,7 +54,7 @@ class RecModelConfig:
 @dataclass
 class InitConfig:
     mode: str = "random"  # random | shared | encoder
-    pretrained: Optional[str] = None  # run directory of a graph_pretrain run
+    pretrained: Optional[str] = None  # a graph_pretrain run directory, its export, or zoo:pcrec_gin_grocery2014
     views: int = 1  # subgraphs averaged per node when the encoder embeds it
     max_hops: Optional[int] = None  # r of the subgraphs at embedding time (default: the pre-training run's)
     # not in the paper: subtract the mean encoder embedding and re-normalise (the pre-trained
@@ -108,10 +108,20 @@ def build_data(cfg: Config, data_dir=None) -> TensorDataModule:
 
 
 # --- initial values from the pre-trained encoder -----------------------------------------------
-def load_pretrained(run_dir: str | Path):
-    """(encoder, its run config) of a graph_pretrain run directory."""
-    cfg = load_run_config(run_dir, "graph_pretrain", purpose="init.pretrained")
-    return load_model(run_dir), cfg
+def load_pretrained(spec: str | Path):
+    """(encoder, its pre-training config) of a graph_pretrain run directory, export or zoo entry (``zoo:NAME``)."""
+    from paperzoo import zoo
+    from paperzoo.engine.config import build_config
+    from paperzoo.errors import CheckpointError
+    from paperzoo.io.bundle import read_bundle
+
+    if not (zoo.is_zoo(spec) or (Path(spec) / "card.json").is_file()):
+        cfg = load_run_config(spec, "graph_pretrain", purpose="init.pretrained")  # checks the task before the weights
+        return load_model(spec), cfg
+    bundle = read_bundle(spec)
+    if bundle.task != "graph_pretrain":
+        raise CheckpointError(f"{spec} is a {bundle.task} model; init.pretrained needs a graph_pretrain run or export")
+    return bundle.build_model(), build_config(bundle.card["training"]["config"], [], source=str(spec))
 
 
 @torch.no_grad()
@@ -144,7 +154,7 @@ def _subgraph_cfg(pre_cfg, max_hops):
 def initial_embeddings(cfg: Config, split: Split, data_dir=None) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor]]:
     """{user index: vector}, {item index: vector} for the users/items that get pre-trained values."""
     if not cfg.init.pretrained:  # checked here, not in validate(): bundled configs leave the run to the user
-        raise ConfigError(f"init.mode={cfg.init.mode} needs init.pretrained=RUN_DIR (a graph_pretrain run)")
+        raise ConfigError(f"init.mode={cfg.init.mode} needs init.pretrained=RUN_DIR (a graph_pretrain run, its export or zoo:ENTRY)")
     encoder, pre = load_pretrained(cfg.init.pretrained)
     if cfg.init.untrained:
         torch.manual_seed(cfg.seed)

@@ -138,7 +138,28 @@ def check_voice(model, card, data_dir, samples: int = 2048) -> dict:
             "higher_is_better": False, "subset": f"FSDD take 0 of every speaker and digit ({len(rows)} recordings), first {samples} samples"}
 
 
-CHECKS = {"margin_classifier": check_margin, "vqvae_audio": check_voice, "vqvae": check_vqvae, "prior": check_prior, "video": check_video, "recommender": check_recommender,
+@torch.no_grad()
+def check_graph_pretrain(model, card, data_dir) -> dict:
+    """The pre-training's own validation: its fixed validation nodes of the source graph, two sampled
+    subgraph views each (the validation seed), the share whose first view's nearest second view is its own."""
+    from paperzoo.engine.config import build_config
+    from paperzoo.recsys.contrastive import in_batch_logits
+    from paperzoo.recsys.pretrain_task import build_data, sample_views
+
+    cfg = build_config(card["training"]["config"], [], source="zoo card")
+    data = build_data(cfg, data_dir)
+    nodes = data.val_tensors[0].numpy()
+    rng = np.random.default_rng([cfg.seed, 999_983, 0])  # validation_step's generator for its one batch
+    views = [sample_views(data.info["graph"], nodes, cfg.data.subgraph, rng, eig_dim=cfg.model.eig_dim, random_signs=False)
+             for _ in range(2)]
+    logits = in_batch_logits(model(views[0]), model(views[1]), cfg.contrast.temperature)
+    top1 = (logits.argmax(1) == torch.arange(len(nodes))).float().mean().item()
+    return {"metric": f"view-match top-1 among {len(nodes)} nodes (chance {1 / len(nodes):.4f})", "value": top1,
+            "higher_is_better": True, "subset": f"{cfg.data.source}: the pre-training's {len(nodes)} validation nodes, "
+                                                 f"r = {cfg.data.subgraph.max_hops} views"}
+
+
+CHECKS = {"margin_classifier": check_margin, "vqvae_audio": check_voice, "graph_pretrain": check_graph_pretrain, "vqvae": check_vqvae, "prior": check_prior, "video": check_video, "recommender": check_recommender,
           "separation": check_separation}
 
 
