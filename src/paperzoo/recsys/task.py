@@ -110,12 +110,12 @@ def build_data(cfg: Config, data_dir=None) -> TensorDataModule:
 # --- initial values from the pre-trained encoder -----------------------------------------------
 def load_pretrained(spec: str | Path):
     """(encoder, its pre-training config) of a graph_pretrain run directory, export or zoo entry (``zoo:NAME``)."""
-    from paperzoo import zoo
     from paperzoo.engine.config import build_config
     from paperzoo.errors import CheckpointError
     from paperzoo.io.bundle import read_bundle
+    from paperzoo.zoo import is_zoo
 
-    if not (zoo.is_zoo(spec) or (Path(spec) / "card.json").is_file()):
+    if not (is_zoo(spec) or (Path(spec) / "card.json").is_file()):
         cfg = load_run_config(spec, "graph_pretrain", purpose="init.pretrained")  # checks the task before the weights
         return load_model(spec), cfg
     bundle = read_bundle(spec)
