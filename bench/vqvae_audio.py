@@ -85,19 +85,17 @@ def conversion_set(test, speakers: int, n: int) -> torch.Tensor:
     return torch.tensor(chosen)
 
 
-def latent_use(model, test, crop: int) -> dict:
-    """Test cross-entropy (bits / sample) of the first ``crop`` samples with each recording's own codes and
-    with the codes of another recording (the batch rolled by one): how much the decoder reads the latents."""
-    own, swapped = [], []
+def bits_with_other_codes(model, test, crop: int) -> float:
+    """Test cross-entropy (bits / sample) of the first ``crop`` samples decoded with the codes of another
+    recording (the batch rolled by one): against the own-codes value, how much the decoder reads the latents."""
+    total = 0.0
     with torch.no_grad():
         for i in range(0, len(test.waves), 16):
             w, spk = fixed(test.waves[i : i + 16], crop), test.speakers[i : i + 16]
             target = mu_law_encode(w)
-            z = model.upsample(model.quantize(w).quantized)
-            own.append(float(F.cross_entropy(model.decoder(target, z, spk), target)) * len(w))
-            swapped.append(float(F.cross_entropy(model.decoder(target, z.roll(1, 0), spk), target)) * len(w))
-    bits = 1 / len(test.waves) / math.log(2)
-    return {"bits_own_codes": sum(own) * bits, "bits_other_codes": sum(swapped) * bits}
+            z = model.upsample(model.quantize(w).quantized).roll(1, 0)
+            total += float(F.cross_entropy(model.decoder(target, z, spk), target)) * len(w)
+    return total / len(test.waves) / math.log(2)
 
 
 def run_of(args, out: Path):
@@ -138,7 +136,7 @@ def main(argv=None):
             val_ce.append(float(parts["ce"]) * len(w))
             val_ppl.append(float(parts["perplexity"]))
     bits_per_sample = sum(val_ce) / len(test.waves) / math.log(2)
-    latents = latent_use(model, test, cfg.data.crop)
+    latents = {"bits_own_codes": bits_per_sample, "bits_other_codes": bits_with_other_codes(model, test, cfg.data.crop)}
 
     t = time.perf_counter()
     judge_x = fixed(train.waves, JUDGE_SAMPLES)
