@@ -7,28 +7,35 @@ classes (the "actions").
 1. Frame VQ-VAE: bundled config ``vq/vqvae_moving_shapes`` (vqvae_tiny, K = 128, 8x8 codes per
    frame, frames of the first 500 training clips), ``--vq-steps`` steps.
 2. Action-conditioned prior (``paperzoo.vq.video_prior``): a gated PixelCNN per frame conditioned
-   on the action and the codes of the 2 previous frames, trained on the codes of all 2,000 training
-   clips for ``--prior-steps`` steps of 16 clips. Test NLL (bits per code) of frames 7-16.
+   on the action and the codes of the ``--context`` previous frames (mixed across space by
+   ``--context-layers`` 3x3 layers), trained on the codes of all 2,000 training clips for
+   ``--prior-steps`` steps of 16 clips (``--prior-state FILE`` keeps it: loaded when it exists).
+   Test NLL (bits per code) of frames 7-16.
 3. Continuation on ``--clips`` test clips (evenly over the actions): given the first 6 frames' codes
-   and the clip's action, sample the next 10 frames in latent space (temperature 1, seed 0), then
-   decode all 16 code maps once. Per-frame MSE (pixels in [0, 1]) of frames 7-16 against the true
-   continuation, next to two references: the VQ-VAE's own reconstruction of the true frames (the
-   floor) and repeating the 6th frame (no motion). Action agreement: an R3D-18 action classifier
-   (bundled ``video/r3d_18_shapes``, ``--classifier-steps`` steps on the real training clips)
-   labels each generated clip; the share it assigns to the conditioning action, for the true action
-   and for a different one (action + 5 mod 10) given the same 6 frames.
+   and the clip's action, draw the next 10 frames in latent space (each ``--decodes`` setting: a
+   sampling temperature or ``greedy``, the most likely code; seed 0), then decode all 16 code maps
+   once. Per-frame MSE (pixels in [0, 1]) of frames 7-16 against the true continuation, next to two
+   references: the VQ-VAE's own reconstruction of the true frames (the floor) and repeating the 6th
+   frame (no motion); and "one step": every frame drawn from its true previous frames, which
+   separates the prior's own error from the drift of feeding back its samples. Action agreement: an
+   action judge (``--judge`` RUN or zoo entry, else an R3D-18 trained ``--classifier-steps`` steps on
+   the real training clips) labels each generated clip; the share it assigns to the conditioning
+   action, for the true action and for a different one (action + 5 mod 10) given the same 6 frames.
 4. Compression hierarchy (``paperzoo.vq.hierarchy``): a second VQ-VAE over the 8x8 code maps with
    3 latents of K = 512 (27 bits per frame) and a PixelCNN decoder, ``--hierarchy-steps`` steps on the
    training frames' codes; test frames "reconstructed" through 27 bits: pixel MSE and the error of the
    frame's mean colour, against a random pairing of test frames (what nothing survives gives).
 Writes PNG strips (real above generated) and GIFs and MP4s of real | generated side by side under
 ``docs/vqvae_video/`` (beside RESULTS.md, like the figures).
-Usage: python bench/vqvae_video.py [--vq-steps 1500] [--prior-steps 2000] [--clips 100] [--classifier-steps 600] [--hierarchy-steps 1500]
+Usage: python bench/vqvae_video.py [--vq-steps 1500] [--prior-steps 2000] [--context 2] [--context-layers 0]
+    [--prior-state FILE] [--decodes 1 greedy] [--clips 100] [--judge zoo:r3d_18_shapes | --classifier-steps 600]
+    [--hierarchy-steps 1500 (0: keep the last numbers)]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import tempfile
@@ -39,7 +46,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import ROOT, table, write_results  # noqa: E402
+from _results import RESULTS, ROOT, table, write_results  # noqa: E402
 from _training import train_steps, validation_summary  # noqa: E402
 
 import paperzoo  # noqa: E402
@@ -51,7 +58,7 @@ from paperzoo.report.figures import image_grid  # noqa: E402
 from paperzoo.vq.task import to_model_pixels  # noqa: E402
 from paperzoo.video.transforms import eval_views, sample_clips  # noqa: E402
 from paperzoo.vq.hierarchy import fit_compressor  # noqa: E402
-from paperzoo.vq.video_prior import fit_video_prior  # noqa: E402
+from paperzoo.vq.video_prior import LatentVideoPrior, fit_video_prior  # noqa: E402
 
 NAME = "vqvae_video"
 GIVEN, FRAMES = 6, 16
@@ -104,31 +111,74 @@ def write_media(out: Path, real: np.ndarray, fake: np.ndarray, labels: np.ndarra
     return written
 
 
+def decode_setting(name: str) -> dict:
+    """'greedy' -> the most likely code everywhere; a number -> that sampling temperature."""
+    if name == "greedy":
+        return {"temperature": 1.0, "top_k": 1}
+    try:
+        return {"temperature": float(name), "top_k": None}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a temperature or 'greedy', got {name!r}") from None
+
+
+def trained_prior(args, train_codes, train_labels, k: int):
+    """The latent video prior: loaded from ``--prior-state`` when that file exists, else trained (and saved there)."""
+    options = {"context": args.context, "context_layers": args.context_layers}
+    state = Path(args.prior_state) if args.prior_state else None
+    if state and state.is_file():
+        saved = torch.load(state, weights_only=True)
+        prior = LatentVideoPrior(num_codes=k, actions=len(CLASSES), **saved["options"])
+        prior.load_state_dict(saved["model"])
+        return prior.eval(), saved["seconds"], saved["options"]
+    t = time.perf_counter()
+    prior = fit_video_prior(train_codes, train_labels, k, len(CLASSES), steps=args.prior_steps, batch=16, **options)
+    seconds = time.perf_counter() - t
+    if state:
+        state.parent.mkdir(parents=True, exist_ok=True)
+        tmp = state.with_suffix(".tmp")
+        torch.save({"model": prior.state_dict(), "options": options, "seconds": seconds, "steps": args.prior_steps}, tmp)
+        tmp.replace(state)
+    return prior, seconds, options
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--vq-steps", type=int, default=1500)
     p.add_argument("--prior-steps", type=int, default=2000)
+    p.add_argument("--context", type=int, default=2, help="previous frames the prior sees")
+    p.add_argument("--context-layers", type=int, default=0, help="3x3 layers mixing the previous frames across space")
+    p.add_argument("--prior-state", help="load the prior from this file if it exists, else train it and save it there")
+    p.add_argument("--decodes", nargs="+", default=["1", "greedy"],
+                   help="how frames 7-16 are drawn: temperatures and/or 'greedy'; the first is the headline")
     p.add_argument("--clips", type=int, default=100)
     p.add_argument("--classifier-steps", type=int, default=600)
-    p.add_argument("--hierarchy-steps", type=int, default=1500)
+    p.add_argument("--judge", help="a trained moving-shapes action classifier (run or zoo entry) instead of training one")
+    p.add_argument("--hierarchy-steps", type=int, default=1500, help="0: keep the last run's hierarchy numbers")
     args = p.parse_args(argv)
+    for name in args.decodes:
+        try:
+            decode_setting(name)
+        except argparse.ArgumentTypeError as e:
+            p.error(f"--decodes: {e}")
     quiet_lightning()
     torch.set_num_threads(2)
     out = Path(tempfile.mkdtemp(prefix="bench_vqvae_video_"))
     _, vq_run, vq_seconds = train_steps("vq/vqvae_moving_shapes", args.vq_steps, out, validations=1)
     vq = load_model(vq_run)
-    _, clf_run, clf_seconds = train_steps("video/r3d_18_shapes", args.classifier_steps, out, validations=1)
-    classifier = paperzoo.load(clf_run)
-    classifier_top1 = validation_summary(clf_run)["top1"]
+    if args.judge:
+        classifier, clf_seconds = paperzoo.load(args.judge), 0.0
+        judge_name = args.judge
+    else:
+        _, clf_run, clf_seconds = train_steps("video/r3d_18_shapes", args.classifier_steps, out, validations=1)
+        classifier, judge_name = paperzoo.load(clf_run), f"R3D-18, {args.classifier_steps} steps"
 
     train_clips, test_clips = clip_frames("train"), clip_frames("test")
     train_labels, test_labels = torch.from_numpy(clip_labels("train")), clip_labels("test")
     train_codes, test_codes = encode_clips(vq, train_clips), encode_clips(vq, test_clips)
     k = vq.quantizer.num_codes
+    classifier_top1 = float((classify(classifier, test_clips) == test_labels).mean())
 
-    t = time.perf_counter()
-    prior = fit_video_prior(train_codes, train_labels, k, len(CLASSES), steps=args.prior_steps, batch=16)
-    prior_seconds = time.perf_counter() - t
+    prior, prior_seconds, prior_options = trained_prior(args, train_codes, train_labels, k)
     with torch.no_grad():
         bits = [float(prior.nll(test_codes[i : i + 50], torch.from_numpy(test_labels[i : i + 50]), first=GIVEN)) / math.log(2)
                 for i in range(0, len(test_codes), 50)]
@@ -139,23 +189,90 @@ def main(argv=None):
     real, labels, codes = test_clips[chosen], test_labels[chosen], test_codes[chosen]
     actions = torch.from_numpy(labels)
     other = (actions + 5) % len(CLASSES)
-    t = time.perf_counter()
-    generated = prior.continue_clip(codes[:, :GIVEN], actions, FRAMES - GIVEN, seed=0)
-    counterfactual = prior.continue_clip(codes[:, :GIVEN], other, FRAMES - GIVEN, seed=0)
-    generation_seconds = time.perf_counter() - t
-    fake, fake_other, recon = decode_clips(vq, generated), decode_clips(vq, counterfactual), decode_clips(vq, codes)
+    recon = decode_clips(vq, codes)
     still = np.repeat(real[:, GIVEN - 1 : GIVEN], FRAMES, axis=1)
-    mse = {"generated": mse01(fake, real)[GIVEN:], "vq_reconstruction": mse01(recon, real)[GIVEN:], "repeat_frame_6": mse01(still, real)[GIVEN:]}
-    agree_true = float((classify(classifier, fake) == labels).mean())
-    agree_other = float((classify(classifier, fake_other) == other.numpy()).mean())
+    references = {"vq_reconstruction": mse01(recon, real)[GIVEN:], "repeat_frame_6": mse01(still, real)[GIVEN:]}
     real_agree = float((classify(classifier, real) == labels).mean())
-    media = write_media(ROOT / "docs" / NAME, real, fake, labels)
+    decodes = {}
+    for name in args.decodes:
+        setting = decode_setting(name)
+        t = time.perf_counter()
+        generated = prior.continue_clip(codes[:, :GIVEN], actions, FRAMES - GIVEN, seed=0, **setting)
+        counterfactual = prior.continue_clip(codes[:, :GIVEN], other, FRAMES - GIVEN, seed=0, **setting)
+        seconds = time.perf_counter() - t
+        one_step = prior.predict_next(codes, actions, GIVEN, seed=0, **setting)  # every frame from its true past
+        fake, fake_other = decode_clips(vq, generated), decode_clips(vq, counterfactual)
+        one_step_frames = decode_clips(vq, torch.cat([codes[:, :GIVEN], one_step], 1))
+        decodes[name] = {"mse": mse01(fake, real)[GIVEN:].tolist(), "mse_one_step": mse01(one_step_frames, real)[GIVEN:].tolist(),
+                         "code_match": float((generated[:, GIVEN:] == codes[:, GIVEN:]).float().mean()),
+                         "code_match_one_step": float((one_step == codes[:, GIVEN:]).float().mean()),
+                         "agree_true": float((classify(classifier, fake) == labels).mean()),
+                         "agree_other": float((classify(classifier, fake_other) == other.numpy()).mean()), "seconds": seconds}
+        if name == args.decodes[0]:
+            media = write_media(ROOT / "docs" / NAME, real, fake, labels)
+        print(name, {k2: v for k2, v in decodes[name].items() if not isinstance(v, list)}, flush=True)
 
-    # compression hierarchy: 3 latents (27 bits) per frame
+    hierarchy = run_hierarchy(args, vq, train_codes, test_codes, test_clips, k)
+    head = decodes[args.decodes[0]]
+    repeat = float(references["repeat_frame_6"].mean())
+
+    def named(d: str) -> str:
+        return "greedy (most likely code)" if d == "greedy" else f"temperature {d}"
+
+    rows = [["frame VQ-VAE: codes per frame, K", f"{tuple(codes.shape[2:])}, {k}"],
+            ["prior test NLL, frames 7-16 (bits per code; uniform = log2 K)", f"{prior_bits:.3f} (uniform {math.log2(k):.2f})"],
+            ["MSE per frame, frames 7-16: VQ-VAE reconstruction of the true frames (floor)",
+             " ".join(f"{v:.4f}" for v in references["vq_reconstruction"])],
+            ["  repeating frame 6 (no motion)", " ".join(f"{v:.4f}" for v in references["repeat_frame_6"])]]
+    for name, d in decodes.items():
+        rows += [[f"  generated, {named(name)}", " ".join(f"{v:.4f}" for v in d["mse"])],
+                 [f"  one step from the true past, {named(name)}", " ".join(f"{v:.4f}" for v in d["mse_one_step"])]]
+    rows += [["mean MSE frames 7-16: floor / repeat", f"{float(references['vq_reconstruction'].mean()):.4f} / {repeat:.4f}"]]
+    for name, d in decodes.items():
+        rows += [[f"{named(name)}: mean MSE generated / one step; codes equal to the true ones generated / one step",
+                  f"{np.mean(d['mse']):.4f} / {np.mean(d['mse_one_step']):.4f}; {100 * d['code_match']:.1f}% / "
+                  f"{100 * d['code_match_one_step']:.1f}%"],
+                 [f"{named(name)}: judge agrees with the conditioning action, true / another action (same 6 frames)",
+                  f"{100 * d['agree_true']:.1f}% / {100 * d['agree_other']:.1f}%"]]
+    rows += [[f"action judge ({judge_name}) on real test clips", f"{100 * classifier_top1:.1f}% (these {len(chosen)}: {100 * real_agree:.1f}%)"]]
+    if hierarchy:
+        rows += [["27-bit hierarchy: pixel MSE through 3 latents / random pair", f"{hierarchy['mse']:.4f} / {hierarchy['mse_random_pair']:.4f}"],
+                 ["27-bit hierarchy: mean-colour error / random pair",
+                  f"{hierarchy['mean_colour_error']:.4f} / {hierarchy['mean_colour_error_random_pair']:.4f}"],
+                 ["27-bit hierarchy: distinct second-level codes used (test frames)", f"{hierarchy['codes_used']}"]]
+    claims = {"beats_repeat": float(np.mean(head["mse"])) < repeat, "agrees_true_60": head["agree_true"] >= 0.6,
+              "agrees_other_at_most_20": head["agree_other"] <= 0.2}
+    prior_what = (f"context {prior_options['context']} frames, {prior_options['context_layers']} context layers, "
+                  f"{args.prior_steps} steps of 16 clips ({prior_seconds / 60:.1f} min)")
+    text = (f"Moving shapes v{GENERATOR_VERSION} (seed 0), 32x32 frames. Frame VQ-VAE `vq/vqvae_moving_shapes` {args.vq_steps} steps "
+            f"({vq_seconds / 60:.1f} min); prior: {prior_what}; continuation of {len(chosen)} test clips ({per} per action) from 6 "
+            f"given frames, seed 0, each decode below; one step = every frame 7-16 drawn from its true previous frames (no "
+            f"feedback of samples). Headline decode: {named(args.decodes[0])}."
+            + (f" Hierarchy {hierarchy['steps']} steps on 8,000 frames ({hierarchy['train_seconds'] / 60:.1f} min)." if hierarchy else "")
+            + f" Strips, GIFs and MP4s (real | generated) are in `docs/{NAME}/`.\n\n" + table(["measure", "value"], rows)
+            + "\n\nClaims (headline decode): continuation beats repeating frame 6 on mean MSE of frames 7-16 - "
+            + ("**met**" if claims["beats_repeat"] else "**missed**")
+            + f"; judge agrees with the true action >= 60% ({100 * head['agree_true']:.1f}%) - "
+            + ("**met**" if claims["agrees_true_60"] else "**missed**")
+            + f"; with another action <= 20% ({100 * head['agree_other']:.1f}%) - "
+            + ("**met**" if claims["agrees_other_at_most_20"] else "**missed**") + "\n")
+    write_results(NAME, {"settings": vars(args), "prior_bits": prior_bits, "prior_options": prior_options,
+                         "references": {k2: v.tolist() for k2, v in references.items()}, "decodes": decodes, "claims": claims,
+                         "judge": {"name": judge_name, "top1": classifier_top1, "real_clips": real_agree, "seconds": clf_seconds},
+                         "hierarchy": hierarchy, "media": media}, text)
+    print(text)
+
+
+def run_hierarchy(args, vq, train_codes, test_codes, test_clips, k: int) -> dict | None:
+    """The 27-bit compression hierarchy (3 latents of K = 512 per frame); with --hierarchy-steps 0 the last run's numbers."""
+    if not args.hierarchy_steps:
+        previous = RESULTS / f"{NAME}.json"
+        old = json.loads(previous.read_text()) if previous.is_file() else {}
+        return {"steps": old.get("settings", {}).get("hierarchy_steps"), **old["hierarchy"]} if old.get("hierarchy") else None
     frame_codes = train_codes[:500].flatten(0, 1)
     t = time.perf_counter()
     compressor = fit_compressor(frame_codes, k, steps=args.hierarchy_steps)
-    hierarchy_seconds = time.perf_counter() - t
+    seconds = time.perf_counter() - t
     test_frames = test_codes[:, GIVEN].clone()  # one frame per test clip
     latents = compressor.encode(test_frames)
     through = decode_clips(vq, compressor.decode(latents, tuple(test_frames.shape[1:]), seed=0)[:, None])[:, 0]
@@ -165,39 +282,12 @@ def main(argv=None):
     def colour_error(a, b):
         return float(np.abs(a.reshape(len(a), -1, 3).mean(1) - b.reshape(len(b), -1, 3).mean(1)).mean() / 255)
 
-    hierarchy = {"bits_per_frame": 3 * math.log2(compressor.quantizer.num_codes), "codes_used": int(latents.unique().numel()),
-                 "mse": float(mse01(through[:, None], originals[:, None]).mean()),
-                 "mse_random_pair": float(mse01(shuffled[:, None], originals[:, None]).mean()),
-                 "mean_colour_error": colour_error(through, originals), "mean_colour_error_random_pair": colour_error(shuffled, originals),
-                 "train_seconds": hierarchy_seconds}
     image_grid([originals[:12], through[:12]], ROOT / "docs" / NAME / "hierarchy_27bits.png", scale=3)
-
-    rows = [
-        ["frame VQ-VAE: codes per frame, K", f"{tuple(codes.shape[2:])}, {k}"],
-        ["prior test NLL, frames 7-16 (bits per code; uniform = log2 K)", f"{prior_bits:.3f} (uniform {math.log2(k):.2f})"],
-        ["MSE per frame, frames 7-16: generated", " ".join(f"{v:.4f}" for v in mse["generated"])],
-        ["  VQ-VAE reconstruction of the true frames (floor)", " ".join(f"{v:.4f}" for v in mse["vq_reconstruction"])],
-        ["  repeating frame 6 (no motion)", " ".join(f"{v:.4f}" for v in mse["repeat_frame_6"])],
-        ["mean MSE frames 7-16: generated / floor / repeat", f"{mse['generated'].mean():.4f} / {mse['vq_reconstruction'].mean():.4f} / "
-         f"{mse['repeat_frame_6'].mean():.4f}"],
-        [f"action classifier (R3D-18, {args.classifier_steps} steps) on real test clips", f"{100 * classifier_top1:.1f}% (these {len(chosen)}: {100 * real_agree:.1f}%)"],
-        ["classifier agrees with the conditioning action: true action", f"{100 * agree_true:.1f}%"],
-        ["classifier agrees with the conditioning action: another action, same 6 frames", f"{100 * agree_other:.1f}%"],
-        ["27-bit hierarchy: pixel MSE through 3 latents / random pair", f"{hierarchy['mse']:.4f} / {hierarchy['mse_random_pair']:.4f}"],
-        ["27-bit hierarchy: mean-colour error / random pair", f"{hierarchy['mean_colour_error']:.4f} / {hierarchy['mean_colour_error_random_pair']:.4f}"],
-        ["27-bit hierarchy: distinct second-level codes used (test frames)", f"{hierarchy['codes_used']}"],
-    ]
-    text = (f"Moving shapes v{GENERATOR_VERSION} (seed 0), 32x32 frames. Frame VQ-VAE `vq/vqvae_moving_shapes` {args.vq_steps} steps "
-            f"({vq_seconds / 60:.1f} min); prior {args.prior_steps} steps of 16 clips ({prior_seconds / 60:.1f} min); continuation of "
-            f"{len(chosen)} test clips from 6 given frames, temperature 1, seed 0 ({generation_seconds:.0f} s for both conditions); "
-            f"hierarchy {args.hierarchy_steps} steps on 8,000 frames ({hierarchy_seconds / 60:.1f} min). Strips, GIFs and MP4s (real | "
-            f"generated) and `hierarchy_27bits.png` (originals above their 27-bit reconstructions) are in `docs/{NAME}/`.\n\n"
-            + table(["measure", "value"], rows) + "\n")
-    write_results(NAME, {"settings": vars(args), "prior_bits": prior_bits, "mse": {k2: v.tolist() for k2, v in mse.items()},
-                         "agreement": {"true_action": agree_true, "other_action": agree_other, "real_clips": real_agree,
-                                       "classifier_top1": classifier_top1},
-                         "hierarchy": hierarchy, "media": media, "classifier_seconds": clf_seconds}, text)
-    print(text)
+    return {"bits_per_frame": 3 * math.log2(compressor.quantizer.num_codes), "codes_used": int(latents.unique().numel()),
+            "mse": float(mse01(through[:, None], originals[:, None]).mean()),
+            "mse_random_pair": float(mse01(shuffled[:, None], originals[:, None]).mean()),
+            "mean_colour_error": colour_error(through, originals), "mean_colour_error_random_pair": colour_error(shuffled, originals),
+            "train_seconds": seconds, "steps": args.hierarchy_steps}
 
 
 if __name__ == "__main__":

@@ -68,6 +68,18 @@ def test_continuation_keeps_the_given_frames_and_follows_a_learned_motion():
     assert not torch.equal(swapped[:, 3:], out[:, 3:])  # the action, not only the context, drives it
 
 
+def test_one_step_prediction_from_the_true_past_is_continuation_by_one_frame():
+    torch.manual_seed(0)
+    prior = LatentVideoPrior(num_codes=8, actions=3, context=2, embed=4, channels=8, layers=3, context_layers=2).eval()
+    codes, actions = torch.randint(0, 8, (3, 5, 4, 4)), torch.tensor([0, 2, 1])
+    for top_k in (None, 1):
+        one = prior.predict_next(codes, actions, 4, seed=0, top_k=top_k)
+        torch.testing.assert_close(one, prior.continue_clip(codes[:, :4], actions, 1, seed=0, top_k=top_k)[:, 4:])
+    steps = prior.predict_next(codes, actions, 2, top_k=1)  # frames 2, 3, 4, each from its own true past
+    assert steps.shape == (3, 3, 4, 4)
+    torch.testing.assert_close(steps[:, 1], prior.continue_clip(codes[:, :3], actions, 1, top_k=1)[:, 3])
+
+
 def test_three_latents_carry_what_the_pixelcnn_decoder_cannot_guess():
     from paperzoo.vq.hierarchy import fit_compressor
 

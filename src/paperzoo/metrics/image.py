@@ -13,7 +13,9 @@
   mean and one scale, discretised to the 256 integer bins (the edge bins take the tails), as
   PixelCNN++; ``fit_logistic_log_scale`` picks the scale that minimises it on given pixels. A
   likelihood of the pixels' actual values, unlike the continuous Gaussian density of the variance
-  = MSE convention, and robust to the heavy tails of reconstruction errors.
+  = MSE convention, and robust to the heavy tails of reconstruction errors. The scale may also be
+  per pixel: ``discretized_logistic_nll`` is the training loss of the VQ-VAE / VAE decoders built with
+  ``likelihood="logistic"``, which predict a log scale for every pixel channel beside the mean.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 
 def mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -44,19 +47,27 @@ def gaussian_bits_per_dim(mse01: float) -> float:
     return 0.5 * math.log2(2 * math.pi * math.e * var255)
 
 
-def discretized_logistic_bits(x255: torch.Tensor, mean255: torch.Tensor, log_scale: float) -> torch.Tensor:
-    """Per-element -log2 P(x) (float64) of integer pixels ``x255`` (0..255) under Logistic(mean255, e^log_scale)
-    discretised to unit bins: P = sigmoid((x + 0.5 - m) / s) - sigmoid((x - 0.5 - m) / s), the bin of 0 from
-    -inf and the bin of 255 to +inf."""
-    x, m = x255.double(), mean255.double()
-    s = math.exp(log_scale)
-    upper, lower = (x + 0.5 - m) / s, (x - 0.5 - m) / s
-    log_cdf_upper = torch.nn.functional.logsigmoid(upper)
-    log_cdf_lower = torch.nn.functional.logsigmoid(lower)
+def discretized_logistic_nll(x255: torch.Tensor, mean255: torch.Tensor, log_scale: float | torch.Tensor) -> torch.Tensor:
+    """Per-element -ln P(x) of integer pixels ``x255`` (0..255) under Logistic(mean255, e^log_scale) discretised
+    to unit bins: P = sigmoid((x + 0.5 - m) / s) - sigmoid((x - 0.5 - m) / s), the bin of 0 from -inf and the
+    bin of 255 to +inf. ``log_scale`` is one number or a per-pixel tensor (a decoder's learned scales); computed
+    in the inputs' dtype and differentiable, so it is also the training loss of ``likelihood="logistic"``."""
+    x, m = x255, mean255
+    inv_s = torch.exp(-torch.as_tensor(log_scale, dtype=m.dtype, device=m.device))
+    upper, lower = (x + 0.5 - m) * inv_s, (x - 0.5 - m) * inv_s
+    log_cdf_upper = F.logsigmoid(upper)
+    log_cdf_lower = F.logsigmoid(lower)
     # log(sigmoid(u) - sigmoid(l)) = log sigmoid(u) + log(1 - exp(log sigmoid(l) - log sigmoid(u)))
-    middle = log_cdf_upper + torch.log1p(-torch.exp(log_cdf_lower - log_cdf_upper).clamp(max=1 - 1e-15))
-    logp = torch.where(x <= 0, log_cdf_upper, torch.where(x >= 255, torch.nn.functional.logsigmoid(-lower), middle))
-    return -logp / math.log(2)
+    tiny = torch.finfo(m.dtype).eps
+    middle = log_cdf_upper + torch.log1p(-torch.exp(log_cdf_lower - log_cdf_upper).clamp(max=1 - tiny))
+    logp = torch.where(x <= 0, log_cdf_upper, torch.where(x >= 255, F.logsigmoid(-lower), middle))
+    return -logp
+
+
+def discretized_logistic_bits(x255: torch.Tensor, mean255: torch.Tensor, log_scale: float | torch.Tensor) -> torch.Tensor:
+    """``discretized_logistic_nll`` in bits, computed in float64 (evaluation)."""
+    scale = log_scale.double() if torch.is_tensor(log_scale) else log_scale
+    return discretized_logistic_nll(x255.double(), mean255.double(), scale) / math.log(2)
 
 
 def fit_logistic_log_scale(x255: torch.Tensor, mean255: torch.Tensor) -> float:

@@ -5,7 +5,9 @@ Pixels go into the model in [-0.5, 0.5] (Sonnet). The objective is eq. 3 with a 
     loss = mse(x^, x) / var(train pixels) + vq.loss
 
 (the reconstruction term divided by the training-set variance, as in the Sonnet example, so its
-scale does not depend on the pixel range). Validation reports, over the whole validation split:
+scale does not depend on the pixel range). A model built with ``likelihood="logistic"`` replaces that
+term by the per-pixel discretised logistic NLL in nats per dimension, and validation adds
+``val/decoder_bits_per_dim`` (its -log2 p(x | z_q) on the 0..255 pixels, the bits/dim decoder term). Validation reports, over the whole validation split:
 MSE on [0, 1] pixels, PSNR, normalised MSE, mean per-batch perplexity, dataset-level code usage,
 entropy and perplexity, and the uniform-prior bits/dim bound; and writes
 ``plots/reconstructions.png`` (originals above reconstructions) and ``plots/code_usage.png``.
@@ -29,6 +31,7 @@ from paperzoo.errors import ConfigError
 from paperzoo.metrics.codebook import CodeUsage
 from paperzoo.metrics.image import gaussian_bits_per_dim
 from paperzoo.registry import list_models
+from paperzoo.vq.vqvae import logistic_nll
 from paperzoo.report.figures import code_usage_histogram, image_grid, to_uint8_images
 from paperzoo.engine.task import BaseTask
 from paperzoo.engine.data import TensorDataModule
@@ -112,9 +115,13 @@ class VQVAETask(BaseTask):
         x = to_model_pixels(batch[0])
         out = self.model(x)
         nmse = F.mse_loss(out.reconstruction.float(), x) / self.train_variance
-        loss = nmse + out.vq_loss
+        log_scale = getattr(out, "log_scale", None)
+        recon = nmse if log_scale is None else logistic_nll(x, out.reconstruction, log_scale)
+        loss = recon + out.vq_loss
         self.log("train/loss", loss, prog_bar=True)
-        self.log("train/nmse", nmse)
+        self.log("train/nmse", nmse.detach())
+        if log_scale is not None:
+            self.log("train/nll", recon.detach())
         self.log("train/vq_loss", out.vq_loss)
         for i, level in enumerate(out.levels):
             self.log("train/perplexity" + (f"_l{i}" if i else ""), level.perplexity, prog_bar=i == 0)
@@ -122,7 +129,7 @@ class VQVAETask(BaseTask):
 
     # --- validation: accumulate over the whole split, reduce across processes -------------------------
     def on_validation_epoch_start(self):
-        self._sums = torch.zeros(4, dtype=torch.float64, device=self.device)  # sq err, psnr, images, batches
+        self._sums = torch.zeros(5, dtype=torch.float64, device=self.device)  # sq err, psnr, images, batches, logistic nll
         quantizers = self.model.quantizers
         self._perplexity = torch.zeros(len(quantizers), dtype=torch.float64, device=self.device)
         self._usage = [CodeUsage(q.num_codes) for q in quantizers]
@@ -134,9 +141,11 @@ class VQVAETask(BaseTask):
         self._dims = x[0].numel()
         out = self.model(x)
         per_image = ((out.reconstruction.float() - x) ** 2).flatten(1).mean(1)  # [0,1]-scale MSE per image
+        log_scale = getattr(out, "log_scale", None)
+        nll = logistic_nll(x, out.reconstruction, log_scale).double() * len(x) if log_scale is not None else per_image.new_zeros(()).double()
         self._sums += torch.stack([per_image.sum().double(), (10 * torch.log10(1 / per_image.clamp_min(1e-10))).sum().double(),
                                    torch.tensor(float(len(x)), dtype=torch.float64, device=self.device),
-                                   torch.tensor(1.0, dtype=torch.float64, device=self.device)])
+                                   torch.tensor(1.0, dtype=torch.float64, device=self.device), nll])
         for i, level in enumerate(out.levels):
             self._perplexity[i] += level.perplexity.double()
             self._usage[i].update(level.indices)
@@ -153,7 +162,11 @@ class VQVAETask(BaseTask):
         metrics = {"val/mse": mse01, "val/psnr": float(sums[1] / sums[2]), "val/nmse": mse01 / self.train_variance}
         # uniform-prior KL: log2(K) bits for every latent of every level
         kl_bits = sum(n * math.log2(u.num_codes) for n, u in zip(self._latents_per_image, self._usage))
-        metrics["val/bits_per_dim_uniform"] = gaussian_bits_per_dim(mse01) + kl_bits / self._dims
+        decoder_bits = gaussian_bits_per_dim(mse01)
+        if getattr(self.model, "likelihood", "mse") == "logistic":
+            decoder_bits = float(sums[4] / sums[2]) / math.log(2)
+            metrics["val/decoder_bits_per_dim"] = decoder_bits
+        metrics["val/bits_per_dim_uniform"] = decoder_bits + kl_bits / self._dims
         all_counts = []
         for i, usage in enumerate(self._usage):
             usage.counts = reduce(usage.counts.to(self.device), reduce_op="sum").cpu().long()

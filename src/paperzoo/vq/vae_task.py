@@ -1,6 +1,7 @@
 """Task: the continuous VAE baseline (same data and encoder/decoder as the VQ-VAE task).
 
-Loss: the negative ELBO (Gaussian decoder with a learned variance, standard normal prior). With the
+Loss: the negative ELBO (Gaussian decoder with a learned variance, or the per-pixel discretised
+logistic with ``model.options.likelihood=logistic``; standard normal prior). With the
 posterior mean at evaluation the reconstruction metrics are those of the VQ-VAE task; the bound
 ``val/bits_per_dim`` (single-sample ELBO, in bits per 0..255 pixel channel) is the paper's unit.
 """
@@ -72,7 +73,8 @@ class VAETask(BaseTask):
         self.log("val/mse", mse)
         self.log("val/nmse", mse / self.train_variance, prog_bar=True)
         self.log("val/kl_bits_per_dim", float(s[2] / s[3]) / math.log(2))
-        self.log("val/bits_per_dim", float(s[1] / s[3]) / math.log(2) + math.log2(255.0))
+        density_offset = math.log2(255.0) if self.model.likelihood == "mse" else 0.0  # logistic: already 0..255 bins
+        self.log("val/bits_per_dim", float(s[1] / s[3]) / math.log(2) + density_offset)
 
 
 def build_task(cfg: Config, data: TensorDataModule) -> VAETask:

@@ -71,17 +71,30 @@ class LatentVideoPrior(nn.Module):
 
     @torch.no_grad()
     def continue_clip(self, given: torch.Tensor, actions: torch.Tensor, frames: int, *, seed: int = 0,
-                      temperature: float = 1.0) -> torch.Tensor:
-        """Given codes (B, G, h, w) of the first G frames, sample ``frames`` more: (B, G + frames, h, w)."""
+                      temperature: float = 1.0, top_k: int | None = None) -> torch.Tensor:
+        """Given codes (B, G, h, w) of the first G frames, sample ``frames`` more: (B, G + frames, h, w)
+        (``top_k=1``: the most likely code at every position, greedy decoding)."""
         codes = given
         _, _, h, w = given.shape
         for i in range(frames):
             padded = torch.cat([codes, torch.zeros_like(codes[:, :1])], 1)  # the new frame's context = the last C frames
             cond = self.condition(padded[:, -(self.context + 1):])[:, -1]
             new = sample_fast(self.pixelcnn, (h, w), len(codes), seed=seed * 1000 + i, temperature=temperature,
-                              labels=actions, cond=cond)
+                              top_k=top_k, labels=actions, cond=cond)
             codes = torch.cat([codes, new[:, None]], 1)
         return codes
+
+    @torch.no_grad()
+    def predict_next(self, codes: torch.Tensor, actions: torch.Tensor, first: int, *, seed: int = 0,
+                     temperature: float = 1.0, top_k: int | None = None) -> torch.Tensor:
+        """One step ahead from the true past: frame t sampled given the real frames t-C .. t-1, for every
+        t >= ``first``: (B, T - first, h, w). Set beside ``continue_clip`` it separates the prior's one-step
+        error from the drift of feeding back its own samples."""
+        b, t, h, w = codes.shape
+        cond = self.condition(codes)[:, first:].flatten(0, 1)
+        new = sample_fast(self.pixelcnn, (h, w), len(cond), seed=seed, temperature=temperature, top_k=top_k,
+                          labels=actions.repeat_interleave(t - first), cond=cond)
+        return new.reshape(b, t - first, h, w)
 
 
 class ContextEncoder(nn.Module):

@@ -17,15 +17,24 @@ Named builders (``paperzoo.create_model``):
   * ``vqvae_sonnet_cifar10``: the DeepMind Sonnet example: 128 hidden (64 in the first conv), 2
     residual layers of 32, K=512, D=64, EMA decay 0.99, beta 0.25.
   * ``vqvae_tiny``: a CPU-minutes model for the demo and tests.
+
+``likelihood`` is the decoder's p(x | z): "mse" (default, the paper's and Sonnet's Gaussian with a fixed
+variance: the loss is the MSE over the training pixels' variance) or "logistic": the decoder also
+predicts a log scale per pixel channel (2C output channels) and the loss is the negative log-likelihood
+of the integer 0..255 pixels under the discretised logistic (PixelCNN++'s bins), in nats per dimension,
+so the decoder term of bits/dim is the training loss itself. ``reconstruction`` / ``decode_codes`` are
+the mean either way.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from paperzoo.metrics.image import discretized_logistic_nll
 from paperzoo.registry import register_model
 from paperzoo.vq.quantizer import QuantizerOutput, VectorQuantizer
 
@@ -78,10 +87,37 @@ class Decoder(nn.Module):
         return self.net(z)
 
 
+LIKELIHOODS = ("mse", "logistic")
+LOG_SCALE_INIT = math.log(16.0)  # logistic decoders start at a scale of ~16 grey levels
+MIN_LOG_SCALE = math.log(0.1)  # a tenth of a grey level: sharper than any bin needs, keeps the loss finite
+
+
+def check_likelihood(likelihood: str) -> int:
+    """The decoder's output channels per image channel (1 for mse, 2 for logistic: mean and log scale)."""
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {likelihood!r}")
+    return 2 if likelihood == "logistic" else 1
+
+
+def split_decoder_output(out: torch.Tensor, likelihood: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Decoder output -> (mean (B, C, H, W) on the input scale, log scale per pixel channel on the 0..255 scale or None)."""
+    if likelihood == "mse":
+        return out, None
+    mean, raw = out.chunk(2, dim=1)
+    return mean, (raw + LOG_SCALE_INIT).clamp_min(MIN_LOG_SCALE)
+
+
+def logistic_nll(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    """Mean -ln P(x) per pixel channel, nats: x and mean on the models' [-0.5, 0.5] scale, x from 8-bit pixels."""
+    x255 = ((x.float() + 0.5) * 255).round()
+    return discretized_logistic_nll(x255, (mean.float() + 0.5) * 255, log_scale.float()).mean()
+
+
 @dataclass
 class VQVAEOutput:
-    reconstruction: torch.Tensor  # (B, C, H, W), same scale as the input
+    reconstruction: torch.Tensor  # (B, C, H, W), same scale as the input: the decoder's mean
     vq: QuantizerOutput  # indices (B, G, H/4, W/4) or (B, H/4, W/4) for G = 1
+    log_scale: torch.Tensor | None = None  # (B, C, H, W) per-pixel logistic log scale (0..255 units), likelihood="logistic"
 
     # the interface shared with VQVAE2Output
     @property
@@ -99,15 +135,19 @@ class VQVAE(nn.Module):
     def __init__(self, *, in_channels: int = 3, hidden: int = 128, first_hidden: int | None = None,
                  res_layers: int = 2, res_hidden: int = 32, num_codes: int = 512, code_dim: int = 64,
                  latents_per_position: int = 1, beta: float = 0.25, ema: bool = True, decay: float = 0.99,
-                 kmeans_init: bool = False, restart_after: int | None = None, cosine: bool = False):
+                 kmeans_init: bool = False, restart_after: int | None = None, cosine: bool = False,
+                 likelihood: str = "mse"):
         super().__init__()
+        out_per_channel = check_likelihood(likelihood)
+        self.likelihood = likelihood
         first = first_hidden or hidden
         self.groups, self.code_dim = latents_per_position, code_dim
         self.encoder = Encoder(in_channels, hidden, first, res_layers, res_hidden)
         self.pre_quantize = nn.Conv2d(hidden, code_dim * latents_per_position, 1)
         self.quantizer = VectorQuantizer(num_codes, code_dim, beta, ema=ema, decay=decay, kmeans_init=kmeans_init,
                                          restart_after=restart_after, cosine=cosine)
-        self.decoder = Decoder(code_dim * latents_per_position, hidden, first, res_layers, res_hidden, in_channels)
+        self.decoder = Decoder(code_dim * latents_per_position, hidden, first, res_layers, res_hidden,
+                               in_channels * out_per_channel)
 
     @property
     def quantizers(self) -> list[VectorQuantizer]:
@@ -126,7 +166,8 @@ class VQVAE(nn.Module):
 
     def forward(self, x: torch.Tensor) -> VQVAEOutput:
         vq = self.quantizer(self._split(self.pre_quantize(self.encoder(x))))
-        return VQVAEOutput(self.decoder(self._merge(vq.quantized)), vq)
+        mean, log_scale = split_decoder_output(self.decoder(self._merge(vq.quantized)), self.likelihood)
+        return VQVAEOutput(mean, vq, log_scale)
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -137,8 +178,13 @@ class VQVAE(nn.Module):
 
     @torch.no_grad()
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
-        """Codes from ``encode`` (or a prior) -> images (B, C, H, W)."""
-        return self.decoder(self._merge(self.quantizer.lookup(codes)))
+        """Codes from ``encode`` (or a prior) -> images (B, C, H, W) (the decoder's mean)."""
+        return self.decode_distribution(codes)[0]
+
+    @torch.no_grad()
+    def decode_distribution(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Codes -> (mean, per-pixel log scale on the 0..255 scale, or None for likelihood="mse")."""
+        return split_decoder_output(self.decoder(self._merge(self.quantizer.lookup(codes))), self.likelihood)
 
     @property
     def latent_shape(self) -> tuple[int, ...]:
