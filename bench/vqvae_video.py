@@ -17,7 +17,9 @@ classes (the "actions").
    once. Per-frame MSE (pixels in [0, 1]) of frames 7-16 against the true continuation, next to two
    references: the VQ-VAE's own reconstruction of the true frames (the floor) and repeating the 6th
    frame (no motion); and "one step": every frame drawn from its true previous frames, which
-   separates the prior's own error from the drift of feeding back its samples. Action agreement: an
+   separates the prior's own error from the drift of feeding back its samples, beside copying the
+   true previous frame's codes (what a prior that learned no motion predicts) and the share of the
+   codes that change which the prior gets right. Action agreement: an
    action judge (``--judge`` RUN or zoo entry, else an R3D-18 trained ``--classifier-steps`` steps on
    the real training clips) labels each generated clip; the share it assigns to the conditioning
    action, for the true action and for a different one (action + 5 mod 10) given the same 6 frames.
@@ -129,7 +131,7 @@ def trained_prior(args, train_codes, train_labels, k: int):
         saved = torch.load(state, weights_only=True)
         prior = LatentVideoPrior(num_codes=k, actions=len(CLASSES), **saved["options"])
         prior.load_state_dict(saved["model"])
-        return prior.eval(), saved["seconds"], saved["options"]
+        return prior.eval(), saved["seconds"], {**saved["options"], "steps": saved["steps"]}
     t = time.perf_counter()
     prior = fit_video_prior(train_codes, train_labels, k, len(CLASSES), steps=args.prior_steps, batch=16, **options)
     seconds = time.perf_counter() - t
@@ -138,7 +140,7 @@ def trained_prior(args, train_codes, train_labels, k: int):
         tmp = state.with_suffix(".tmp")
         torch.save({"model": prior.state_dict(), "options": options, "seconds": seconds, "steps": args.prior_steps}, tmp)
         tmp.replace(state)
-    return prior, seconds, options
+    return prior, seconds, {**options, "steps": args.prior_steps}
 
 
 def main(argv=None):
@@ -179,6 +181,7 @@ def main(argv=None):
     classifier_top1 = float((classify(classifier, test_clips) == test_labels).mean())
 
     prior, prior_seconds, prior_options = trained_prior(args, train_codes, train_labels, k)
+    prior_steps = prior_options.pop("steps")
     with torch.no_grad():
         bits = [float(prior.nll(test_codes[i : i + 50], torch.from_numpy(test_labels[i : i + 50]), first=GIVEN)) / math.log(2)
                 for i in range(0, len(test_codes), 50)]
@@ -191,7 +194,11 @@ def main(argv=None):
     other = (actions + 5) % len(CLASSES)
     recon = decode_clips(vq, codes)
     still = np.repeat(real[:, GIVEN - 1 : GIVEN], FRAMES, axis=1)
-    references = {"vq_reconstruction": mse01(recon, real)[GIVEN:], "repeat_frame_6": mse01(still, real)[GIVEN:]}
+    copied = decode_clips(vq, torch.cat([codes[:, :1], codes[:, :-1]], 1))  # frame t shown as the codes of true frame t-1
+    references = {"vq_reconstruction": mse01(recon, real)[GIVEN:], "repeat_frame_6": mse01(still, real)[GIVEN:],
+                  "copy_previous_codes": mse01(copied, real)[GIVEN:]}
+    changed = codes[:, GIVEN:] != codes[:, GIVEN - 1 : -1]  # codes that change from t-1 to t in the real clips
+    copy_match = 1 - float(changed.float().mean())
     real_agree = float((classify(classifier, real) == labels).mean())
     decodes = {}
     for name in args.decodes:
@@ -202,11 +209,16 @@ def main(argv=None):
         seconds = time.perf_counter() - t
         one_step = prior.predict_next(codes, actions, GIVEN, seed=0, **setting)  # every frame from its true past
         fake, fake_other = decode_clips(vq, generated), decode_clips(vq, counterfactual)
+        judged = classify(classifier, fake)
         one_step_frames = decode_clips(vq, torch.cat([codes[:, :GIVEN], one_step], 1))
         decodes[name] = {"mse": mse01(fake, real)[GIVEN:].tolist(), "mse_one_step": mse01(one_step_frames, real)[GIVEN:].tolist(),
                          "code_match": float((generated[:, GIVEN:] == codes[:, GIVEN:]).float().mean()),
                          "code_match_one_step": float((one_step == codes[:, GIVEN:]).float().mean()),
-                         "agree_true": float((classify(classifier, fake) == labels).mean()),
+                         # the hard part: the codes that do change in the real clip (copying gets none of them)
+                         "changed_codes_right_one_step": float((one_step == codes[:, GIVEN:])[changed].float().mean()),
+                         "agree_true": float((judged == labels).mean()),
+                         "judged_static": float((judged == CLASSES.index("static")).mean()),
+                         "codes_changed_generated": float((generated[:, GIVEN:] != generated[:, GIVEN - 1 : -1]).float().mean()),
                          "agree_other": float((classify(classifier, fake_other) == other.numpy()).mean()), "seconds": seconds}
         if name == args.decodes[0]:
             media = write_media(ROOT / "docs" / NAME, real, fake, labels)
@@ -227,13 +239,20 @@ def main(argv=None):
     for name, d in decodes.items():
         rows += [[f"  generated, {named(name)}", " ".join(f"{v:.4f}" for v in d["mse"])],
                  [f"  one step from the true past, {named(name)}", " ".join(f"{v:.4f}" for v in d["mse_one_step"])]]
-    rows += [["mean MSE frames 7-16: floor / repeat", f"{float(references['vq_reconstruction'].mean()):.4f} / {repeat:.4f}"]]
+    rows += [["  one step by copying the true previous frame's codes", " ".join(f"{v:.4f}" for v in references["copy_previous_codes"])],
+             ["mean MSE frames 7-16: floor / repeat frame 6 / copy previous codes (one step)",
+              f"{float(references['vq_reconstruction'].mean()):.4f} / {repeat:.4f} / {float(references['copy_previous_codes'].mean()):.4f}"],
+             ["true codes equal to the previous frame's (what copying gets right); codes that change in real clips",
+              f"{100 * copy_match:.1f}%; {100 * (1 - copy_match):.1f}%"]]
     for name, d in decodes.items():
-        rows += [[f"{named(name)}: mean MSE generated / one step; codes equal to the true ones generated / one step",
+        rows += [[f"{named(name)}: mean MSE generated / one step; codes equal to the true ones generated / one step; "
+                  "of the codes that change, right one step",
                   f"{np.mean(d['mse']):.4f} / {np.mean(d['mse_one_step']):.4f}; {100 * d['code_match']:.1f}% / "
-                  f"{100 * d['code_match_one_step']:.1f}%"],
-                 [f"{named(name)}: judge agrees with the conditioning action, true / another action (same 6 frames)",
-                  f"{100 * d['agree_true']:.1f}% / {100 * d['agree_other']:.1f}%"]]
+                  f"{100 * d['code_match_one_step']:.1f}%; {100 * d['changed_codes_right_one_step']:.1f}%"],
+                 [f"{named(name)}: judge agrees with the conditioning action, true / another action (same 6 frames); "
+                  "generated clips judged static; codes changed from frame to frame",
+                  f"{100 * d['agree_true']:.1f}% / {100 * d['agree_other']:.1f}%; {100 * d['judged_static']:.1f}%; "
+                  f"{100 * d['codes_changed_generated']:.1f}%"]]
     rows += [[f"action judge ({judge_name}) on real test clips", f"{100 * classifier_top1:.1f}% (these {len(chosen)}: {100 * real_agree:.1f}%)"]]
     if hierarchy:
         rows += [["27-bit hierarchy: pixel MSE through 3 latents / random pair", f"{hierarchy['mse']:.4f} / {hierarchy['mse_random_pair']:.4f}"],
@@ -243,7 +262,7 @@ def main(argv=None):
     claims = {"beats_repeat": float(np.mean(head["mse"])) < repeat, "agrees_true_60": head["agree_true"] >= 0.6,
               "agrees_other_at_most_20": head["agree_other"] <= 0.2}
     prior_what = (f"context {prior_options['context']} frames, {prior_options['context_layers']} context layers, "
-                  f"{args.prior_steps} steps of 16 clips ({prior_seconds / 60:.1f} min)")
+                  f"{prior_steps} steps of 16 clips ({prior_seconds / 60:.1f} min)")
     text = (f"Moving shapes v{GENERATOR_VERSION} (seed 0), 32x32 frames. Frame VQ-VAE `vq/vqvae_moving_shapes` {args.vq_steps} steps "
             f"({vq_seconds / 60:.1f} min); prior: {prior_what}; continuation of {len(chosen)} test clips ({per} per action) from 6 "
             f"given frames, seed 0, each decode below; one step = every frame 7-16 drawn from its true previous frames (no "
@@ -256,7 +275,7 @@ def main(argv=None):
             + ("**met**" if claims["agrees_true_60"] else "**missed**")
             + f"; with another action <= 20% ({100 * head['agree_other']:.1f}%) - "
             + ("**met**" if claims["agrees_other_at_most_20"] else "**missed**") + "\n")
-    write_results(NAME, {"settings": vars(args), "prior_bits": prior_bits, "prior_options": prior_options,
+    write_results(NAME, {"settings": vars(args), "prior_bits": prior_bits, "prior_options": prior_options, "copy_match": copy_match,
                          "references": {k2: v.tolist() for k2, v in references.items()}, "decodes": decodes, "claims": claims,
                          "judge": {"name": judge_name, "top1": classifier_top1, "real_clips": real_agree, "seconds": clf_seconds},
                          "hierarchy": hierarchy, "media": media}, text)
