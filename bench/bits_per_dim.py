@@ -63,20 +63,34 @@ def _joined(means: list, scales: list) -> tuple[torch.Tensor, torch.Tensor | Non
 
 
 @torch.no_grad()
-def vqvae_terms(prior_source: str, images: np.ndarray, labels: np.ndarray, batch: int = 500):
-    """(decoder means on 0..255, per-pixel log scales or None, mean prior bits per image) of a prior's VQ-VAE."""
-    prior = paperzoo.load(prior_source)  # carries the VQ-VAE whose codes it models
-    vqvae = prior.vqvae  # the bare VQ-VAE (pixels in [-0.5, 0.5])
+def vq_decoded(vqvae, images: np.ndarray, labels: np.ndarray, code_bits, batch: int = 500):
+    """(decoder means on 0..255, per-pixel log scales or None, mean code bits per image) of a VQ-VAE;
+    ``code_bits(codes, labels)`` gives the bits of a batch's codes."""
     means, scales, bits = [], [], 0.0
     for lo in range(0, len(images), batch):
-        x = as_input(images[lo:lo + batch])
-        codes = vqvae.encode(x)
+        codes = vqvae.encode(as_input(images[lo:lo + batch]))
         mean, log_scale = vqvae.decode_distribution(codes)
         means.append((mean + 0.5) * 255)
         scales += [] if log_scale is None else [log_scale]
-        nats_per_code = prior.model.nll(codes, torch.from_numpy(labels[lo:lo + batch]) if prior.num_classes else None)
-        bits += float(nats_per_code) / math.log(2) * codes[0].numel() * len(x)
+        bits += code_bits(codes, torch.from_numpy(labels[lo:lo + batch]))
     return *_joined(means, scales), bits / len(images)
+
+
+def vqvae_terms(prior_source: str, images: np.ndarray, labels: np.ndarray):
+    """``vq_decoded`` of a prior's VQ-VAE (the prior carries it), its codes charged the prior's bits."""
+    prior = paperzoo.load(prior_source)
+
+    def prior_bits(codes, batch_labels):
+        nats_per_code = prior.model.nll(codes, batch_labels if prior.num_classes else None)
+        return float(nats_per_code) / math.log(2) * codes[0].numel() * len(codes)
+
+    return vq_decoded(prior.vqvae, images, labels, prior_bits)
+
+
+def uniform_prior_terms(vqvae, images: np.ndarray, labels: np.ndarray):
+    """``vq_decoded`` with every code charged log2 K bits: the uniform prior, an upper bound on what a
+    learned prior would cost."""
+    return vq_decoded(vqvae, images, labels, lambda codes, _: codes.numel() * math.log2(vqvae.quantizer.num_codes))
 
 
 @torch.no_grad()
@@ -93,20 +107,6 @@ def vae_terms(model, images: np.ndarray, batch: int = 500, seed: int = 0):
         scales += [] if log_scale is None else [log_scale]
         kl_bits += float(0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum()) / math.log(2)
     return *_joined(means, scales), kl_bits / len(images)
-
-
-@torch.no_grad()
-def uniform_prior_terms(vqvae, images: np.ndarray, batch: int = 500):
-    """(means on 0..255, per-pixel log scales, bits per image) of a logistic VQ-VAE whose codes are charged
-    log2 K bits each: the uniform prior, an upper bound on what a learned prior would cost."""
-    means, scales = [], []
-    for lo in range(0, len(images), batch):
-        codes = vqvae.encode(as_input(images[lo:lo + batch]))
-        mean, log_scale = vqvae.decode_distribution(codes)
-        means.append((mean + 0.5) * 255)
-        scales.append(log_scale)
-    per_image = math.prod(codes.shape[1:]) * math.log2(vqvae.quantizer.num_codes)
-    return *_joined(means, scales), per_image
 
 
 def trained(config: str, steps: int, *overrides: str) -> str:
@@ -140,7 +140,7 @@ def decoder_bits(fit_x, fit_mean, test_x, test_mean) -> dict:
             "logistic": float(discretized_logistic_bits(test_x, test_mean, log_scale).mean())}
 
 
-def learned_logistic_row(name: str, facts: dict, test_x, test_mean, log_scales, latent_bits_per_image: float) -> dict:
+def learned_logistic_row(facts: dict, test_x, test_mean, log_scales, latent_bits_per_image: float) -> dict:
     """A model trained with the per-pixel discretised logistic: its decoder term is its own likelihood."""
     mse01 = float(((test_mean.double() - test_x.double()) / 255).pow(2).mean())
     decoder = float(discretized_logistic_bits(test_x, test_mean, log_scales).mean())
@@ -203,7 +203,7 @@ def main(argv=None) -> None:
     for name, facts, (mean, scales, latent_bits) in (
             ("VQ-VAE", {**run_facts(vq_run), "prior": prior_facts}, vqvae_terms(prior_run, test_images, test_labels)),
             ("VAE", run_facts(lvae_run), vae_terms(lvae, test_images))):
-        r = results[f"{name} (per-pixel logistic)"] = learned_logistic_row(name, facts, test_x, mean, scales, latent_bits)
+        r = results[f"{name} (per-pixel logistic)"] = learned_logistic_row(facts, test_x, mean, scales, latent_bits)
         print(name, r, flush=True)
         rows.append([name, f"per-pixel discretised logistic, {r['steps']} steps",
                      f"discretised logistic, per-pixel scale (median {r['median_scale']:.2f})", f"{r['mse']:.5f}",
@@ -212,8 +212,8 @@ def main(argv=None) -> None:
     if args.capacity_run:
         model = paperzoo.load(args.capacity_run).model.eval()
         facts = run_facts(args.capacity_run)
-        mean, scales, bits = uniform_prior_terms(model, test_images)
-        r = results["VQ-VAE 8x8x2 (per-pixel logistic, uniform prior)"] = learned_logistic_row("VQ-VAE", facts, test_x, mean, scales, bits)
+        mean, scales, bits = uniform_prior_terms(model, test_images, test_labels)
+        r = results["VQ-VAE 8x8x2 (per-pixel logistic, uniform prior)"] = learned_logistic_row(facts, test_x, mean, scales, bits)
         r["latents_per_position"] = model.groups
         rows.append([f"VQ-VAE, {model.groups} codes per position (capacity ablation)", f"per-pixel discretised logistic, {r['steps']} steps",
                      f"discretised logistic, per-pixel scale (median {r['median_scale']:.2f})", f"{r['mse']:.5f}",

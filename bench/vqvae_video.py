@@ -54,6 +54,7 @@ from _training import train_steps, validation_summary  # noqa: E402
 import paperzoo  # noqa: E402
 from paperzoo.data.moving_shapes import CLASSES, GENERATOR_VERSION, clip_frames, clip_labels  # noqa: E402
 from paperzoo.engine.run import quiet_lightning  # noqa: E402
+from paperzoo.io.atomic import atomic_path  # noqa: E402
 from paperzoo.io.checkpoints import load_model  # noqa: E402
 from paperzoo.io.video import write_video  # noqa: E402
 from paperzoo.report.figures import image_grid  # noqa: E402
@@ -123,6 +124,12 @@ def decode_setting(name: str) -> dict:
         raise argparse.ArgumentTypeError(f"a temperature or 'greedy', got {name!r}") from None
 
 
+def decode_name(name: str) -> str:
+    """argparse type of --decodes: the name, once ``decode_setting`` accepts it."""
+    decode_setting(name)
+    return name
+
+
 def trained_prior(args, train_codes, train_labels, k: int):
     """The latent video prior: loaded from ``--prior-state`` when that file exists, else trained (and saved there)."""
     options = {"context": args.context, "context_layers": args.context_layers}
@@ -136,10 +143,8 @@ def trained_prior(args, train_codes, train_labels, k: int):
     prior = fit_video_prior(train_codes, train_labels, k, len(CLASSES), steps=args.prior_steps, batch=16, **options)
     seconds = time.perf_counter() - t
     if state:
-        state.parent.mkdir(parents=True, exist_ok=True)
-        tmp = state.with_suffix(".tmp")
-        torch.save({"model": prior.state_dict(), "options": options, "seconds": seconds, "steps": args.prior_steps}, tmp)
-        tmp.replace(state)
+        with atomic_path(state) as tmp:
+            torch.save({"model": prior.state_dict(), "options": options, "seconds": seconds, "steps": args.prior_steps}, tmp)
     return prior, seconds, {**options, "steps": args.prior_steps}
 
 
@@ -150,18 +155,13 @@ def main(argv=None):
     p.add_argument("--context", type=int, default=2, help="previous frames the prior sees")
     p.add_argument("--context-layers", type=int, default=0, help="3x3 layers mixing the previous frames across space")
     p.add_argument("--prior-state", help="load the prior from this file if it exists, else train it and save it there")
-    p.add_argument("--decodes", nargs="+", default=["1", "greedy"],
+    p.add_argument("--decodes", nargs="+", default=["1", "greedy"], type=decode_name,
                    help="how frames 7-16 are drawn: temperatures and/or 'greedy'; the first is the headline")
     p.add_argument("--clips", type=int, default=100)
     p.add_argument("--classifier-steps", type=int, default=600)
     p.add_argument("--judge", help="a trained moving-shapes action classifier (run or zoo entry) instead of training one")
     p.add_argument("--hierarchy-steps", type=int, default=1500, help="0: keep the last run's hierarchy numbers")
     args = p.parse_args(argv)
-    for name in args.decodes:
-        try:
-            decode_setting(name)
-        except argparse.ArgumentTypeError as e:
-            p.error(f"--decodes: {e}")
     quiet_lightning()
     torch.set_num_threads(2)
     out = Path(tempfile.mkdtemp(prefix="bench_vqvae_video_"))
