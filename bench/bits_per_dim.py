@@ -21,7 +21,15 @@ the CIFAR-10 test split (10,000 images; JPEG copy of the data root), seed 0.
 
     PAPERZOO_DATA=../shared/data python bench/bits_per_dim.py [--vae-run RUN] [--vae-steps 10000]
         [--logistic-vq-run RUN] [--logistic-prior-run RUN] [--logistic-vae-run RUN] [--logistic-steps 20000]
-        [--capacity-run RUN (a logistic VQ-VAE with 2 codes per position, scored with the uniform prior)]
+        [--capacity VQ_RUN[,PRIOR_RUN] ...  (logistic VQ-VAEs with G codes per position and their priors)]
+
+The capacity ablation's runs (G = 2, 4; the priors as ``zoo:prior_cifar10`` over their extracted codes):
+
+    paperzoo train vq/vqvae_sonnet_cifar10 model.options.likelihood=logistic model.options.latents_per_position=G
+        trainer.max_steps=10000
+    paperzoo extract-codes --model VQ_RUN -o CODES --data cifar10
+    paperzoo train priors/prior_cifar10 model.class_conditional=true model.channels=64 model.layers=6
+        trainer.max_steps=3000 data.codes_dir=CODES
 """
 
 from __future__ import annotations
@@ -81,8 +89,8 @@ def vqvae_terms(prior_source: str, images: np.ndarray, labels: np.ndarray):
     prior = paperzoo.load(prior_source)
 
     def prior_bits(codes, batch_labels):
-        nats_per_code = prior.model.nll(codes, batch_labels if prior.num_classes else None)
-        return float(nats_per_code) / math.log(2) * codes[0].numel() * len(codes)
+        nats_per_code = prior.nll(codes, batch_labels)
+        return nats_per_code / math.log(2) * codes[0].numel() * len(codes)
 
     return vq_decoded(prior.vqvae, images, labels, prior_bits)
 
@@ -149,6 +157,30 @@ def learned_logistic_row(facts: dict, test_x, test_mean, log_scales, latent_bits
             "median_scale": float(log_scales.double().exp().median())}
 
 
+def capacity_arg(text: str) -> tuple[str, str | None]:
+    vq, _, prior = text.partition(",")
+    return vq, prior or None
+
+
+def capacity_row(vq_run: str, prior_run: str | None, test_images, test_labels, test_x) -> tuple[dict, list]:
+    """A VQ-VAE with G codes per position: its result and table row, its codes charged by ``prior_run``'s prior
+    (or the uniform prior, an upper bound, without one)."""
+    model = paperzoo.load(vq_run).model.eval()
+    facts = run_facts(vq_run)
+    if prior_run:
+        mean, scales, bits = vqvae_terms(prior_run, test_images, test_labels)
+        facts["prior"] = run_facts(prior_run)
+    else:
+        mean, scales, bits = uniform_prior_terms(model, test_images, test_labels)
+    r = learned_logistic_row(facts, test_x, mean, scales, bits)
+    g = r["latents_per_position"] = model.groups
+    r["prior_bits_per_code"] = bits / (g * 64)
+    bound = "" if prior_run else " (uniform prior: upper bound)"
+    return r, [f"VQ-VAE, {g} codes per position (capacity ablation)", f"per-pixel discretised logistic, {r['steps']} steps",
+               f"discretised logistic, per-pixel scale (median {r['median_scale']:.2f})", f"{r['mse']:.5f}",
+               f"{r['logistic_learned']:.3f}", f"{r['latent_bits_per_dim']:.3f}{bound}", f"{r['total']:.3f}{bound}", ""]
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--vae-run", help="a trained vq/vae_sonnet_cifar10 run (default: train one)")
@@ -158,8 +190,9 @@ def main(argv=None) -> None:
     parser.add_argument("--logistic-prior-run", help="the Gated PixelCNN over that VQ-VAE's codes (default: train one)")
     parser.add_argument("--logistic-vae-run", help="a vq/vae_sonnet_cifar10 run with model.options.likelihood=logistic")
     parser.add_argument("--logistic-steps", type=int, default=20000)
-    parser.add_argument("--capacity-run", help="optional: a logistic VQ-VAE with model.options.latents_per_position=2, "
-                        "scored with the uniform prior (the capacity ablation)")
+    parser.add_argument("--capacity", action="append", default=[], type=capacity_arg, metavar="VQ_RUN[,PRIOR_RUN]",
+                        help="optional, repeatable: a logistic VQ-VAE with model.options.latents_per_position=G and the "
+                        "prior over its codes (without one: the uniform prior, an upper bound) - the capacity ablation")
     parser.add_argument("--fit-images", type=int, default=5000, help="training images the logistic scale is fitted on")
     parser.add_argument("--test-images", type=int, default=10000, help="the first N test images (default: all)")
     args = parser.parse_args(argv)
@@ -179,6 +212,11 @@ def main(argv=None) -> None:
     if vae.likelihood != "mse" or lvae.likelihood != "logistic" or paperzoo.load(prior_run).vqvae.likelihood != "logistic":
         parser.exit(2, "bits_per_dim: --vae-run must be trained on MSE, --logistic-vae-run / --logistic-prior-run's VQ-VAE "
                     "with likelihood=logistic\n")
+    for vq, prior in args.capacity:
+        if paperzoo.load(vq).model.likelihood != "logistic":
+            parser.exit(2, f"bits_per_dim: --capacity {vq} must be trained with likelihood=logistic\n")
+        if prior and Path(paperzoo.load(prior).codes_source) != Path(vq).resolve():
+            parser.exit(2, f"bits_per_dim: {prior} models the codes of {paperzoo.load(prior).codes_source}, not {vq}\n")
     vae_facts = run_facts(vae_run)
     start = time.perf_counter()  # the evaluation alone
     vq_card = paperzoo.load("zoo:vqvae_sonnet_cifar10").card
@@ -208,21 +246,18 @@ def main(argv=None) -> None:
         rows.append([name, f"per-pixel discretised logistic, {r['steps']} steps",
                      f"discretised logistic, per-pixel scale (median {r['median_scale']:.2f})", f"{r['mse']:.5f}",
                      f"{r['logistic_learned']:.3f}", f"{r['latent_bits_per_dim']:.3f}", f"{r['total']:.3f}", PAPER[name]])
-    capacity = ""
-    if args.capacity_run:
-        model = paperzoo.load(args.capacity_run).model.eval()
-        facts = run_facts(args.capacity_run)
-        mean, scales, bits = uniform_prior_terms(model, test_images, test_labels)
-        r = results["VQ-VAE 8x8x2 (per-pixel logistic, uniform prior)"] = learned_logistic_row(facts, test_x, mean, scales, bits)
-        r["latents_per_position"] = model.groups
-        rows.append([f"VQ-VAE, {model.groups} codes per position (capacity ablation)", f"per-pixel discretised logistic, {r['steps']} steps",
-                     f"discretised logistic, per-pixel scale (median {r['median_scale']:.2f})", f"{r['mse']:.5f}",
-                     f"{r['logistic_learned']:.3f}", f"{r['latent_bits_per_dim']:.3f} (uniform prior: upper bound)",
-                     f"{r['total']:.3f} (upper bound)", ""])
-        capacity = (f" Capacity ablation: the same logistic VQ-VAE with {model.groups} codes per position ({r['steps']} steps, "
-                    f"{r['train_minutes']:.1f} min) reaches a decoder term of {r['logistic_learned']:.3f}, and {r['total']:.3f} bits/dim "
-                    f"in all even with every code charged log2 K bits (a learned prior only lowers that): doubling what the codes can "
-                    f"carry buys more in the decoder than the extra codes can cost.")
+    capacity = []
+    for vq, prior in args.capacity:
+        r, row = capacity_row(vq, prior, test_images, test_labels, test_x)
+        results[f"VQ-VAE 8x8x{r['latents_per_position']} (per-pixel logistic)"] = r
+        rows.append(row)
+        capacity.append(f"{r['latents_per_position']} codes per position ({r['steps']} steps, {r['train_minutes']:.1f} min): "
+                        f"decoder {r['logistic_learned']:.3f}, latent {r['latent_bits_per_dim']:.3f} "
+                        + (f"(prior {r['prior']['steps']} steps, {r['prior']['train_minutes']:.1f} min, {r['prior_bits_per_code']:.2f} "
+                           "bits/code)" if prior else "(uniform prior, an upper bound)") + f", total {r['total']:.3f}")
+    capacity = (" Capacity ablation, the same logistic VQ-VAE with more codes per position, each modelled by a prior of the "
+                "same recipe over the (8*G) x 8 map of its codes (`paperzoo.vq.codes.codes_as_map`): " + "; ".join(capacity) + "."
+                if capacity else "")
     gaps = {k: results["VQ-VAE"][f"{k}_total"] - results["VAE"][f"{k}_total"] for k in ("gaussian", "logistic")}
     vq_l, vae_l = results["VQ-VAE (per-pixel logistic)"], results["VAE (per-pixel logistic)"]
     gaps["per_pixel_logistic"] = vq_l["total"] - vae_l["total"]

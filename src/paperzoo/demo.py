@@ -344,11 +344,10 @@ def _zoo_images(out: Path) -> dict:
           f"(PSNR {10 * np.log10(1 / mse):.1f} dB; card {card['value']:.5f} on {card['subset']}) -> {grid}")
 
     prior = load("zoo:prior_cifar10")
-    with torch.no_grad():
-        bits = float(prior.model.nll(prior.vqvae.encode(images - 0.5), torch.tensor([CIFAR_CLASSES.index(c) for c in classes])))
+    nats = prior.nll(prior.vqvae.encode(images - 0.5), torch.tensor([CIFAR_CLASSES.index(c) for c in classes]))
     samples = prior.sample(10, seed=0)
     sample_grid = image_grid([to_uint8(samples.images)], folder / "prior_samples.png")
-    print(f"  zoo:prior_cifar10: the real images' codes cost {bits / np.log(2):.2f} bits per code (uniform: {np.log2(prior.num_codes):.0f}); "
+    print(f"  zoo:prior_cifar10: the real images' codes cost {nats / np.log(2):.2f} bits per code (uniform: {np.log2(prior.num_codes):.0f}); "
           f"one sample per class ({', '.join(CIFAR_CLASSES)}) -> {sample_grid}")
 
     margin = load("zoo:margin_cifar10")

@@ -104,3 +104,49 @@ def test_vqvae2_top_and_bottom_priors(cli, tmp_path):
     assert np.load(out / "codes_l1.npy").shape == (4, 4, 4) and np.load(out / "codes_l0.npy").shape == (4, 8, 8)
     code, _, err = cli("sample", "--model", runs["bottom"], "--n", "4", "-o", tmp_path / "half")
     assert code == 2 and "one prior per level" in err and not (tmp_path / "half").exists()
+
+
+def test_prior_over_several_latents_per_position(cli, tmp_path):
+    """A VQ-VAE with 2 latents per position: its (N, 2, 8, 8) codes train a prior (as 16 x 8 maps), samples come
+    back as (n, 2, 8, 8) codes and decode to images, and ``nll`` scores the VQ-VAE's own codes."""
+    import torch
+
+    from paperzoo import load
+    from paperzoo.cli import main
+    from paperzoo.vq.codes import codes_as_map
+
+    vq_cfg = write_config(
+        tmp_path / "vq.yaml", tmp_path / "runs", task="vqvae", name="vqg2",
+        trainer={"max_steps": 10, "val_every": 10, "checkpoint_every": 10, "progress_bar": False},
+        model={"name": "vqvae_tiny", "options": {"num_codes": 16, "latents_per_position": 2}},
+        data={"source": "shapes", "n_train": 64, "n_val": 16, "batch_size": 16},
+    )
+    assert main(["train", str(vq_cfg)]) == 0
+    codes = tmp_path / "codes"
+    assert cli("extract-codes", "--model", only_run_dir(tmp_path / "runs", "vqg2"), "-o", codes, "--data", "shapes",
+               "--limit", "32")[0] == 0
+    assert json.loads((codes / "meta.json").read_text())["latent_shapes"] == [[2, 8, 8]]
+    cfg = write_config(
+        tmp_path / "prior.yaml", tmp_path / "runs", task="prior", name="prior",
+        trainer={"max_steps": 5, "val_every": 5, "checkpoint_every": 5, "progress_bar": False},
+        model={"name": "gated_pixelcnn", "channels": 8, "layers": 2},
+        data={"codes_dir": str(codes), "batch_size": 8},
+    )
+    code, _, err = cli("train", cfg)
+    assert code == 0, err
+    run = only_run_dir(tmp_path / "runs", "prior")
+    out = tmp_path / "samples"
+    code, _, err = cli("sample", "--model", run, "--n", "3", "-o", out)
+    assert code == 0, err
+    assert np.load(out / "codes_l0.npy").shape == (3, 2, 8, 8) and (out / "samples.png").exists()
+
+    prior = load(run)
+    real = torch.from_numpy(np.load(codes / "codes_test_l0.npy").astype(np.int64))
+    with torch.no_grad():
+        assert prior.nll(real) == pytest.approx(float(prior.model.nll(codes_as_map(real))))
+    with pytest.raises(Exception, match="shape"):
+        prior.nll(real[:, 0])
+    # a conditioned (VQ-VAE-2) prior over such codes is refused in one line
+    code, _, err = cli("train", cfg, "name=cond", "data.condition_level=1")
+    assert code == 2 and err.strip().count("\n") == 0
+

@@ -15,6 +15,7 @@ import torch
 from paperzoo.errors import InvalidArgumentError
 from paperzoo.io.bundle import Bundle, Pretrained, build_model
 from paperzoo.priors.samplers import sample_codes
+from paperzoo.vq.codes import codes_as_map, map_as_codes
 
 VQVAE_PREFIX = "vqvae."
 
@@ -40,7 +41,9 @@ class PriorSampler(Pretrained):
         info = bundle.info
         self.num_codes, self.levels = int(info["num_codes"]), int(info.get("levels", 1))
         self.level, self.condition_level = int(info.get("level", 0)), info.get("condition_level")
-        self.latent_shape = tuple(info["latent_shape"])
+        self.latent_shape = tuple(info["latent_shape"])  # (h, w), or (G, h, w) with G latents per position
+        self.groups = self.latent_shape[0] if len(self.latent_shape) == 3 else 1
+        self.map_shape = self.latent_shape[-2:] if self.groups == 1 else (self.latent_shape[1] * self.groups, self.latent_shape[2])
         self.num_classes = self.model.num_classes or 0
         self.codes_source = info.get("codes_source")
         self.vqvae = None
@@ -66,7 +69,8 @@ class PriorSampler(Pretrained):
     @torch.no_grad()
     def sample_level(self, n: int, *, labels=None, cond_codes=None, temperature: float = 1.0, top_k: int | None = None,
                      seed: int = 0) -> torch.Tensor:
-        """(n, h, w) codes of this prior's level (``cond_codes``: the level above, for a conditioned prior)."""
+        """(n, h, w) codes of this prior's level, (n, G, h, w) with G latents per position (``cond_codes``: the
+        level above, for a conditioned prior)."""
         if temperature <= 0:
             raise InvalidArgumentError(f"temperature must be > 0, got {temperature}")
         cond = None
@@ -74,8 +78,19 @@ class PriorSampler(Pretrained):
             if cond_codes is None:
                 raise InvalidArgumentError(f"this prior is conditioned on level {self.condition_level}; sample it in a chain")
             cond = condition_map(cond_codes, self.num_codes, self.latent_shape)
-        return sample_codes(self.model, self.latent_shape, n, seed=seed + self.level, temperature=temperature, top_k=top_k,
-                            labels=labels, cond=cond)
+        code_map = sample_codes(self.model, self.map_shape, n, seed=seed + self.level, temperature=temperature, top_k=top_k,
+                                labels=labels, cond=cond)
+        return code_map if self.groups == 1 else map_as_codes(code_map, self.groups)
+
+    @torch.no_grad()
+    def nll(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> float:
+        """Mean negative log-likelihood in nats per code of an unconditioned prior's codes, (n, h, w) or
+        (n, G, h, w) as the VQ-VAE's ``encode`` gives them (``labels`` for a class-conditional prior)."""
+        if tuple(codes.shape[1:]) != self.latent_shape:
+            raise InvalidArgumentError(f"this prior models codes of shape {self.latent_shape}, got {tuple(codes.shape[1:])}")
+        if self.condition_level is not None:
+            raise InvalidArgumentError(f"this prior is conditioned on level {self.condition_level}; score it with that level")
+        return float(self.model.nll(codes if self.groups == 1 else codes_as_map(codes), labels if self.num_classes else None))
 
     def sample(self, n: int, class_label: int | None = None, temperature: float = 1.0, *, top_k: int | None = None,
                seed: int = 0) -> Samples:

@@ -4,6 +4,8 @@ Data: a folder written by `paperzoo extract-codes` (uint16 code maps, labels, me
 VQ-VAE-2 hierarchy, ``data.level`` picks the level to model and ``data.condition_level`` the level
 above it that conditions it (one-hot codes, nearest-upsampled to this level's grid, through the
 prior's spatial condition input): the top prior has none, the bottom prior is conditioned on the top.
+Codes with G latents per position (a VQ-VAE with ``latents_per_position`` = G, shape (G, h, w)) are
+modelled as one (h*G, w) map (``paperzoo.vq.codes.codes_as_map``); sampling returns them as (G, h, w).
 Loss: mean negative log-likelihood of each code given the earlier ones (and the class label when
 ``model.class_conditional``). Validation on the test codes reports:
 
@@ -28,7 +30,7 @@ from paperzoo.metrics.image import gaussian_bits_per_dim
 from paperzoo.priors.inference import VQVAE_PREFIX, condition_map
 from paperzoo.engine.task import BaseTask
 from paperzoo.engine.data import TensorDataModule
-from paperzoo.vq.codes import read_codes
+from paperzoo.vq.codes import codes_as_map, read_codes
 
 
 @dataclass
@@ -79,8 +81,14 @@ def build_data(cfg: Config, data_dir=None) -> TensorDataModule:
     d = cfg.data
     train, train_labels, meta = read_codes(d.codes_dir, "train", d.level)
     val, val_labels, _ = read_codes(d.codes_dir, "test", d.level)
-    if train.ndim != 3:
-        raise ConfigError(f"the prior models 2-D code maps; these codes have shape {tuple(train.shape[1:])}")
+    if train.ndim == 4:  # G latents per position: one (h*G, w) map each (``codes_as_map``)
+        if d.condition_level is not None:
+            raise ConfigError("a conditioned (VQ-VAE-2) prior takes one latent per position; these codes have "
+                              f"shape {tuple(train.shape[1:])}")
+        train, val = codes_as_map(train), codes_as_map(val)
+    elif train.ndim != 3:
+        raise ConfigError(f"the prior models 2-D code maps (or G maps of a VQ-VAE with G latents per position); "
+                          f"these codes have shape {tuple(train.shape[1:])}")
     if cfg.model.class_conditional and meta["num_classes"] < 1:
         raise ConfigError("model.class_conditional needs labelled codes; this data has no labels")
     n, m = d.limit_train, d.limit_val

@@ -48,7 +48,7 @@ def check_vqvae(model, card, data_dir) -> dict:
 def check_prior(model, card, data_dir) -> dict:
     images, labels = _cifar10_test(data_dir, per_class=20)
     codes = model.vqvae.encode(images - 0.5)
-    nats = model.model.nll(codes, labels if model.num_classes else None).item()
+    nats = model.nll(codes, labels)
     return {"metric": "bits per code (its VQ-VAE's codes of real images)", "value": nats / np.log(2), "higher_is_better": False,
             "subset": "CIFAR-10 test, the first 20 images of each class (200, sorted file names), with their labels"}
 
