@@ -138,14 +138,17 @@ def trained_prior(args, train_codes, train_labels, k: int):
         saved = torch.load(state, weights_only=True)
         prior = LatentVideoPrior(num_codes=k, actions=len(CLASSES), **saved["options"])
         prior.load_state_dict(saved["model"])
-        return prior.eval(), saved["seconds"], {**saved["options"], "steps": saved["steps"]}
+        return prior.eval(), saved["seconds"], {**saved["options"], "steps": saved["steps"],
+                                                "change_weight": saved.get("change_weight", 1.0)}
     t = time.perf_counter()
-    prior = fit_video_prior(train_codes, train_labels, k, len(CLASSES), steps=args.prior_steps, batch=16, **options)
+    prior = fit_video_prior(train_codes, train_labels, k, len(CLASSES), steps=args.prior_steps, batch=16,
+                            change_weight=args.change_weight, **options)
     seconds = time.perf_counter() - t
     if state:
         with atomic_path(state) as tmp:
-            torch.save({"model": prior.state_dict(), "options": options, "seconds": seconds, "steps": args.prior_steps}, tmp)
-    return prior, seconds, {**options, "steps": args.prior_steps}
+            torch.save({"model": prior.state_dict(), "options": options, "seconds": seconds, "steps": args.prior_steps,
+                        "change_weight": args.change_weight}, tmp)
+    return prior, seconds, {**options, "steps": args.prior_steps, "change_weight": args.change_weight}
 
 
 def main(argv=None):
@@ -154,6 +157,8 @@ def main(argv=None):
     p.add_argument("--prior-steps", type=int, default=2000)
     p.add_argument("--context", type=int, default=2, help="previous frames the prior sees")
     p.add_argument("--context-layers", type=int, default=0, help="3x3 layers mixing the previous frames across space")
+    p.add_argument("--change-weight", type=float, default=1.0,
+                   help="prior loss weight of the codes that change from the previous frame (1: the plain likelihood)")
     p.add_argument("--prior-state", help="load the prior from this file if it exists, else train it and save it there")
     p.add_argument("--decodes", nargs="+", default=["1", "greedy"], type=decode_name,
                    help="how frames 7-16 are drawn: temperatures and/or 'greedy'; the first is the headline")
@@ -262,7 +267,8 @@ def main(argv=None):
     claims = {"beats_repeat": float(np.mean(head["mse"])) < repeat, "agrees_true_60": head["agree_true"] >= 0.6,
               "agrees_other_at_most_20": head["agree_other"] <= 0.2}
     prior_what = (f"context {prior_options['context']} frames, {prior_options['context_layers']} context layers, "
-                  f"{prior_steps} steps of 16 clips ({prior_seconds / 60:.1f} min)")
+                  + (f"changing codes weighted {prior_options['change_weight']:g}x in the loss, " if prior_options["change_weight"] != 1 else "")
+                  + f"{prior_steps} steps of 16 clips ({prior_seconds / 60:.1f} min)")
     text = (f"Moving shapes v{GENERATOR_VERSION} (seed 0), 32x32 frames. Frame VQ-VAE `vq/vqvae_moving_shapes` {args.vq_steps} steps "
             f"({vq_seconds / 60:.1f} min); prior: {prior_what}; continuation of {len(chosen)} test clips ({per} per action) from 6 "
             f"given frames, seed 0, each decode below; one step = every frame 7-16 drawn from its true previous frames (no "

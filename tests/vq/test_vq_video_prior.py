@@ -3,6 +3,7 @@ prediction, continuation keeps the given frames, and a toy motion is learned."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from paperzoo.vq.video_prior import LatentVideoPrior, fit_video_prior
@@ -95,3 +96,23 @@ def test_three_latents_carry_what_the_pixelcnn_decoder_cannot_guess():
     decoded = model.decode(latents, (4, 4), temperature=0.1)
     majority = decoded.flatten(1).mode(1).values
     assert (majority == scene[:32]).float().mean() > 0.9  # the scene survives 3 codes, the noise need not
+
+
+def test_change_weight_weights_only_the_codes_that_change():
+    """``nll(change_weight=w)``: the weighted mean of the per-code NLL, weight w where a code differs from the
+    previous frame's code at its position (frame 0 never counts as changed), 1 elsewhere."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    prior = LatentVideoPrior(num_codes=8, actions=3, embed=4, channels=8, layers=3).eval()
+    codes, actions = torch.randint(0, 3, (2, 4, 4, 4)), torch.tensor([0, 2])
+    with torch.no_grad():
+        per_code = F.cross_entropy(prior(codes, actions)[:, 1:].flatten(0, 1), codes[:, 1:].flatten(0, 1), reduction="none")
+        changed = (codes[:, 1:] != codes[:, :-1]).flatten(0, 1)
+        weight = torch.where(changed, 5.0, 1.0)
+        torch.testing.assert_close(prior.nll(codes, actions, first=1, change_weight=5.0), (per_code * weight).sum() / weight.sum())
+        torch.testing.assert_close(prior.nll(codes, actions, first=1, change_weight=1.0), per_code.mean())
+        still = codes[:, :1].expand(-1, 4, -1, -1)  # nothing changes: every weight is 1
+        torch.testing.assert_close(prior.nll(still, actions, change_weight=5.0), prior.nll(still, actions))
+    with pytest.raises(ValueError, match="change_weight"):
+        fit_video_prior(codes, actions, 8, 3, steps=1, change_weight=0.5)

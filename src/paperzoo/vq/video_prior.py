@@ -68,10 +68,17 @@ class LatentVideoPrior(nn.Module):
         logits = self.pixelcnn(codes.flatten(0, 1), actions.repeat_interleave(t), cond)
         return logits.reshape(b, t, self.num_codes, h, w)
 
-    def nll(self, codes: torch.Tensor, actions: torch.Tensor, first: int = 0) -> torch.Tensor:
-        """Mean negative log-likelihood (nats per code) of frames ``first`` .. T - 1."""
+    def nll(self, codes: torch.Tensor, actions: torch.Tensor, first: int = 0, change_weight: float = 1.0) -> torch.Tensor:
+        """Mean negative log-likelihood (nats per code) of frames ``first`` .. T - 1. ``change_weight`` > 1 (a
+        training option, not in the paper) weights the codes that differ from the previous frame's code at
+        their position that much more than the copies (a weighted mean; 1: the plain likelihood)."""
         logits = self(codes, actions)[:, first:]
-        return F.cross_entropy(logits.flatten(0, 1), codes[:, first:].flatten(0, 1))
+        nll = F.cross_entropy(logits.flatten(0, 1), codes[:, first:].flatten(0, 1), reduction="none")
+        if change_weight == 1.0:
+            return nll.mean()
+        changed = torch.cat([torch.zeros_like(codes[:, :1]), codes[:, 1:] != codes[:, :-1]], 1)[:, first:].flatten(0, 1)
+        weight = 1 + (change_weight - 1) * changed.to(nll.dtype)
+        return (nll * weight).sum() / weight.sum()
 
     @torch.no_grad()
     def continue_clip(self, given: torch.Tensor, actions: torch.Tensor, frames: int, *, seed: int = 0,
@@ -118,11 +125,13 @@ class ContextEncoder(nn.Module):
 
 
 def fit_video_prior(codes: torch.Tensor, actions: torch.Tensor, num_codes: int, num_actions: int, *, steps: int = 2000,
-                    batch: int = 16, lr: float = 1e-3, seed: int = 0, **options) -> LatentVideoPrior:
+                    batch: int = 16, lr: float = 1e-3, seed: int = 0, change_weight: float = 1.0, **options) -> LatentVideoPrior:
     """Train a ``LatentVideoPrior`` on code clips (N, T, h, w) with actions (N,) by teacher forcing
-    (Adam, cosine decay); returned in eval mode."""
+    (Adam, cosine decay; ``change_weight``: see ``LatentVideoPrior.nll``); returned in eval mode."""
     from paperzoo.metrics.probe import fit_random_batches
 
+    if change_weight < 1:
+        raise ValueError(f"change_weight must be >= 1, got {change_weight}")
     return fit_random_batches(lambda: LatentVideoPrior(num_codes=num_codes, actions=num_actions, **options),
-                              lambda m, idx: m.nll(codes[idx], actions[idx]), len(codes), steps=steps, batch=batch, lr=lr,
-                              seed=seed, cosine=True)
+                              lambda m, idx: m.nll(codes[idx], actions[idx], change_weight=change_weight), len(codes),
+                              steps=steps, batch=batch, lr=lr, seed=seed, cosine=True)
