@@ -157,6 +157,7 @@ def main(argv=None):
     p.add_argument("--prior-steps", type=int, default=2000)
     p.add_argument("--context", type=int, default=2, help="previous frames the prior sees")
     p.add_argument("--context-layers", type=int, default=0, help="3x3 layers mixing the previous frames across space")
+    p.add_argument("--tag", default="", help="suffix of the results entry (e.g. 'cw5' -> vqvae_video_cw5), beside the main one")
     p.add_argument("--change-weight", type=float, default=1.0,
                    help="prior loss weight of the codes that change from the previous frame (1: the plain likelihood)")
     p.add_argument("--prior-state", help="load the prior from this file if it exists, else train it and save it there")
@@ -167,6 +168,7 @@ def main(argv=None):
     p.add_argument("--judge", help="a trained moving-shapes action classifier (run or zoo entry) instead of training one")
     p.add_argument("--hierarchy-steps", type=int, default=1500, help="0: keep the last run's hierarchy numbers")
     args = p.parse_args(argv)
+    name_tagged = NAME + (f"_{args.tag}" if args.tag else "")
     quiet_lightning()
     torch.set_num_threads(2)
     out = Path(tempfile.mkdtemp(prefix="bench_vqvae_video_"))
@@ -226,7 +228,7 @@ def main(argv=None):
                          "codes_changed_generated": float((generated[:, GIVEN:] != generated[:, GIVEN - 1 : -1]).float().mean()),
                          "agree_other": float((classify(classifier, fake_other) == other.numpy()).mean()), "seconds": seconds}
         if name == args.decodes[0]:
-            media = write_media(ROOT / "docs" / NAME, real, fake, labels)
+            media = write_media(ROOT / "docs" / name_tagged, real, fake, labels)
         print(name, {k2: v for k2, v in decodes[name].items() if not isinstance(v, list)}, flush=True)
 
     hierarchy = run_hierarchy(args, vq, train_codes, test_codes, test_clips, k)
@@ -274,14 +276,14 @@ def main(argv=None):
             f"given frames, seed 0, each decode below; one step = every frame 7-16 drawn from its true previous frames (no "
             f"feedback of samples). Headline decode: {named(args.decodes[0])}."
             + (f" Hierarchy {hierarchy['steps']} steps on 8,000 frames ({hierarchy['train_seconds'] / 60:.1f} min)." if hierarchy else "")
-            + f" Strips, GIFs and MP4s (real | generated) are in `docs/{NAME}/`.\n\n" + table(["measure", "value"], rows)
+            + f" Strips, GIFs and MP4s (real | generated) are in `docs/{name_tagged}/`.\n\n" + table(["measure", "value"], rows)
             + "\n\nClaims (headline decode): continuation beats repeating frame 6 on mean MSE of frames 7-16 - "
             + ("**met**" if claims["beats_repeat"] else "**missed**")
             + f"; judge agrees with the true action >= 60% ({100 * head['agree_true']:.1f}%) - "
             + ("**met**" if claims["agrees_true_60"] else "**missed**")
             + f"; with another action <= 20% ({100 * head['agree_other']:.1f}%) - "
             + ("**met**" if claims["agrees_other_at_most_20"] else "**missed**") + "\n")
-    write_results(NAME, {"settings": vars(args), "prior_bits": prior_bits, "prior_options": prior_options, "copy_match": copy_match,
+    write_results(name_tagged, {"settings": vars(args), "prior_bits": prior_bits, "prior_options": prior_options, "copy_match": copy_match,
                          "references": {k2: v.tolist() for k2, v in references.items()}, "decodes": decodes, "claims": claims,
                          "judge": {"name": judge_name, "top1": classifier_top1, "real_clips": real_agree, "seconds": clf_seconds},
                          "hierarchy": hierarchy, "media": media}, text)
