@@ -175,6 +175,7 @@ def capacity_row(vq_run: str, prior_run: str | None, test_images, test_labels, t
     r = learned_logistic_row(facts, test_x, mean, scales, bits)
     g = r["latents_per_position"] = model.groups
     r["prior_bits_per_code"] = bits / (g * 64)
+    r["uniform_total"] = r["logistic_learned"] + g * 64 * math.log2(model.quantizer.num_codes) / DIMS  # every code log2 K bits
     bound = "" if prior_run else " (uniform prior: upper bound)"
     return r, [f"VQ-VAE, {g} codes per position (capacity ablation)", f"per-pixel discretised logistic, {r['steps']} steps",
                f"discretised logistic, per-pixel scale (median {r['median_scale']:.2f})", f"{r['mse']:.5f}",
@@ -254,7 +255,8 @@ def main(argv=None) -> None:
         capacity.append(f"{r['latents_per_position']} codes per position ({r['steps']} steps, {r['train_minutes']:.1f} min): "
                         f"decoder {r['logistic_learned']:.3f}, latent {r['latent_bits_per_dim']:.3f} "
                         + (f"(prior {r['prior']['steps']} steps, {r['prior']['train_minutes']:.1f} min, {r['prior_bits_per_code']:.2f} "
-                           "bits/code)" if prior else "(uniform prior, an upper bound)") + f", total {r['total']:.3f}")
+                           f"bits/code; uniform: {r['uniform_total']:.3f} in all)" if prior else "(uniform prior, an upper bound)")
+                        + f", total {r['total']:.3f}")
     capacity = (" Capacity ablation, the same logistic VQ-VAE with more codes per position, each modelled by a prior of the "
                 "same recipe over the (8*G) x 8 map of its codes (`paperzoo.vq.codes.codes_as_map`): " + "; ".join(capacity) + "."
                 if capacity else "")
