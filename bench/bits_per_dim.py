@@ -22,6 +22,7 @@ the CIFAR-10 test split (10,000 images; JPEG copy of the data root), seed 0.
     PAPERZOO_DATA=../shared/data python bench/bits_per_dim.py [--vae-run RUN] [--vae-steps 10000]
         [--logistic-vq-run RUN] [--logistic-prior-run RUN] [--logistic-vae-run RUN] [--logistic-steps 20000]
         [--capacity VQ_RUN[,PRIOR_RUN] ...  (logistic VQ-VAEs with G codes per position and their priors)]
+        [--capacity-vae-run RUN (a logistic VAE at the capacity runs' steps)]
 
 The capacity ablation's runs (G = 2, 4; the priors as ``zoo:prior_cifar10`` over their extracted codes):
 
@@ -194,6 +195,8 @@ def main(argv=None) -> None:
     parser.add_argument("--capacity", action="append", default=[], type=capacity_arg, metavar="VQ_RUN[,PRIOR_RUN]",
                         help="optional, repeatable: a logistic VQ-VAE with model.options.latents_per_position=G and the "
                         "prior over its codes (without one: the uniform prior, an upper bound) - the capacity ablation")
+    parser.add_argument("--capacity-vae-run", help="optional: a logistic VAE trained for the capacity runs' steps (the gap at "
+                        "an equal budget)")
     parser.add_argument("--fit-images", type=int, default=5000, help="training images the logistic scale is fitted on")
     parser.add_argument("--test-images", type=int, default=10000, help="the first N test images (default: all)")
     args = parser.parse_args(argv)
@@ -218,6 +221,8 @@ def main(argv=None) -> None:
             parser.exit(2, f"bits_per_dim: --capacity {vq} must be trained with likelihood=logistic\n")
         if prior and Path(paperzoo.load(prior).codes_source) != Path(vq).resolve():
             parser.exit(2, f"bits_per_dim: {prior} models the codes of {paperzoo.load(prior).codes_source}, not {vq}\n")
+    if args.capacity_vae_run and paperzoo.load(args.capacity_vae_run).likelihood != "logistic":
+        parser.exit(2, "bits_per_dim: --capacity-vae-run must be trained with likelihood=logistic\n")
     vae_facts = run_facts(vae_run)
     start = time.perf_counter()  # the evaluation alone
     vq_card = paperzoo.load("zoo:vqvae_sonnet_cifar10").card
@@ -261,6 +266,20 @@ def main(argv=None) -> None:
                 "same recipe over the (8*G) x 8 map of its codes (`paperzoo.vq.codes.codes_as_map`): " + "; ".join(capacity) + "."
                 if capacity else "")
     gaps = {k: results["VQ-VAE"][f"{k}_total"] - results["VAE"][f"{k}_total"] for k in ("gaussian", "logistic")}
+    if args.capacity_vae_run:  # the VAE at the capacity runs' steps: the gap at an equal budget
+        mean, scales, kl_bits = vae_terms(paperzoo.load(args.capacity_vae_run).eval(), test_images)
+        r = results["VAE (per-pixel logistic, capacity ablation's steps)"] = learned_logistic_row(
+            run_facts(args.capacity_vae_run), test_x, mean, scales, kl_bits)
+        rows.append(["VAE (the capacity ablation's budget)", f"per-pixel discretised logistic, {r['steps']} steps",
+                     f"discretised logistic, per-pixel scale (median {r['median_scale']:.2f})", f"{r['mse']:.5f}",
+                     f"{r['logistic_learned']:.3f}", f"{r['latent_bits_per_dim']:.3f}", f"{r['total']:.3f}", ""])
+        same = {g: c for g, c in ((c.get("latents_per_position"), c) for c in results.values()) if g and c["steps"] == r["steps"]}
+        for g, c in same.items():
+            gaps[f"{g}_codes_per_position_equal_steps"] = c["total"] - r["total"]
+        capacity += (f" At {r['steps']} steps the VAE reaches {r['total']:.3f} (decoder {r['logistic_learned']:.3f}, "
+                     f"KL {r['latent_bits_per_dim']:.3f}); VQ-VAE minus VAE at equal steps: "
+                     + (", ".join(f"**{c['total'] - r['total']:+.3f}** with {g} codes per position" for g, c in same.items())
+                        or "no capacity run has that many steps") + ".")
     vq_l, vae_l = results["VQ-VAE (per-pixel logistic)"], results["VAE (per-pixel logistic)"]
     gaps["per_pixel_logistic"] = vq_l["total"] - vae_l["total"]
     minutes = (time.perf_counter() - start) / 60
