@@ -357,7 +357,7 @@ def _zoo_images(out: Path) -> dict:
     right = sum(n == classes[i] for n, i in zip(named, pair))
     print(f"  zoo:margin_cifar10: {right}/{len(pair)} of the real {' / '.join(margin.classes)} images right "
           f"(card: test accuracy {margin.card['zoo']['check']['value']:.3f}; chance 0.5)")
-    return {"reconstruction_mse": mse, "prior_bits_per_code": bits / np.log(2), "margin_right": right, "margin_images": len(pair),
+    return {"reconstruction_mse": mse, "prior_bits_per_code": nats / np.log(2), "margin_right": right, "margin_images": len(pair),
             "grids": [str(grid), str(sample_grid)]}
 
 
