@@ -19,7 +19,9 @@ the previous frame and ~5.7 bits (uniform: 7) to the codes that change. At 1,200
 layers, 1.158 bits per code) the most likely code one step ahead of the true past is right for only
 2.9% of the codes that change (6.5% sampled at temperature 1): the prior has learned "copy the previous
 frame", not the motion, so greedy continuations freeze (0.4% of codes change per frame, real clips
-19%) and sampled ones change the right number of codes in the wrong places. Generation never leaves the
+19%) and sampled ones change the right number of codes in the wrong places. ``change_weight`` = 5 in training
+(the changing codes weighted 5x) raises that to 13.6% greedy and the action judge's agreement from 18-24% to
+37-43%, at 1.283 bits per code; 20 gets 19.8% but changes too many codes. Generation never leaves the
 latent space: given the first frames' codes, each following frame is sampled position by position
 (the fast PixelCNN sampler), then appended to the context; the decoder turns the codes into pixels
 once, deterministically, at the end.
