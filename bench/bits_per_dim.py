@@ -263,7 +263,7 @@ def main(argv=None) -> None:
                            f"bits/code; uniform: {r['uniform_total']:.3f} in all)" if prior else "(uniform prior, an upper bound)")
                         + f", total {r['total']:.3f}")
     capacity = (" Capacity ablation, the same logistic VQ-VAE with more codes per position, each modelled by a prior of the "
-                "same recipe over the (8*G) x 8 map of its codes (`paperzoo.vq.codes.codes_as_map`): " + "; ".join(capacity) + "."
+                "same recipe over the (8*G) x 8 map of its codes (`paperzoo.priors.layout.codes_as_map`): " + "; ".join(capacity) + "."
                 if capacity else "")
     gaps = {k: results["VQ-VAE"][f"{k}_total"] - results["VAE"][f"{k}_total"] for k in ("gaussian", "logistic")}
     if args.capacity_vae_run:  # the VAE at the capacity runs' steps: the gap at an equal budget

@@ -113,7 +113,7 @@ def test_prior_over_several_latents_per_position(cli, tmp_path):
 
     from paperzoo import load
     from paperzoo.cli import main
-    from paperzoo.vq.codes import codes_as_map
+    from paperzoo.priors.layout import codes_as_map
 
     vq_cfg = write_config(
         tmp_path / "vq.yaml", tmp_path / "runs", task="vqvae", name="vqg2",

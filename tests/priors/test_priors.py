@@ -173,7 +173,7 @@ def test_pixelsnail_cached_sampler_equals_naive(conditioning, kernel):
 def test_codes_as_map_is_an_autoregressive_order_over_every_latent():
     """(B, G, h, w) -> (B, h*G, w) and back; in the map's raster order, latent g of a position comes after
     every latent of the image rows above, after latent g-1 of the same position, and right below it."""
-    from paperzoo.vq.codes import codes_as_map, map_as_codes
+    from paperzoo.priors.layout import codes_as_map, map_as_codes
 
     b, g, h, w = 2, 3, 4, 5
     codes = torch.randint(0, 50, (b, g, h, w))
@@ -190,7 +190,7 @@ def test_codes_as_map_is_an_autoregressive_order_over_every_latent():
 def test_prior_over_several_latents_per_position_sees_the_earlier_latent():
     """Latent 1 of every position copies latent 0 (independent uniform otherwise): a prior on the map of
     ``codes_as_map`` must learn that, costing ~log 6 nats for latent 0 and ~0 for latent 1 (mean ~0.9)."""
-    from paperzoo.vq.codes import codes_as_map
+    from paperzoo.priors.layout import codes_as_map
 
     torch.manual_seed(0)
     model = GatedPixelCNN(num_codes=6, channels=16, layers=3)

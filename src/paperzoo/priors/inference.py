@@ -15,7 +15,7 @@ import torch
 from paperzoo.errors import InvalidArgumentError
 from paperzoo.io.bundle import Bundle, Pretrained, build_model
 from paperzoo.priors.samplers import sample_codes
-from paperzoo.vq.codes import codes_as_map, map_as_codes
+from paperzoo.priors.layout import codes_as_map, map_as_codes
 
 VQVAE_PREFIX = "vqvae."
 

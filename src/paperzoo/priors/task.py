@@ -5,7 +5,7 @@ VQ-VAE-2 hierarchy, ``data.level`` picks the level to model and ``data.condition
 above it that conditions it (one-hot codes, nearest-upsampled to this level's grid, through the
 prior's spatial condition input): the top prior has none, the bottom prior is conditioned on the top.
 Codes with G latents per position (a VQ-VAE with ``latents_per_position`` = G, shape (G, h, w)) are
-modelled as one (h*G, w) map (``paperzoo.vq.codes.codes_as_map``); sampling returns them as (G, h, w).
+modelled as one (h*G, w) map (``paperzoo.priors.layout.codes_as_map``); sampling returns them as (G, h, w).
 Loss: mean negative log-likelihood of each code given the earlier ones (and the class label when
 ``model.class_conditional``). Validation on the test codes reports:
 
@@ -30,7 +30,8 @@ from paperzoo.metrics.image import gaussian_bits_per_dim
 from paperzoo.priors.inference import VQVAE_PREFIX, condition_map
 from paperzoo.engine.task import BaseTask
 from paperzoo.engine.data import TensorDataModule
-from paperzoo.vq.codes import codes_as_map, read_codes
+from paperzoo.priors.layout import codes_as_map
+from paperzoo.vq.codes import read_codes
 
 
 @dataclass
