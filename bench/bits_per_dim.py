@@ -158,6 +158,13 @@ def learned_logistic_row(facts: dict, test_x, test_mean, log_scales, latent_bits
             "median_scale": float(log_scales.double().exp().median())}
 
 
+def logistic_table_row(label: str, r: dict, bound: str = "", paper="") -> list:
+    """The table row of a model trained with the per-pixel logistic (``bound``: a note on the latent and total)."""
+    return [label, f"per-pixel discretised logistic, {r['steps']} steps",
+            f"discretised logistic, per-pixel scale (median {r['median_scale']:.2f})", f"{r['mse']:.5f}",
+            f"{r['logistic_learned']:.3f}", f"{r['latent_bits_per_dim']:.3f}{bound}", f"{r['total']:.3f}{bound}", paper]
+
+
 def capacity_arg(text: str) -> tuple[str, str | None]:
     vq, _, prior = text.partition(",")
     return vq, prior or None
@@ -177,10 +184,8 @@ def capacity_row(vq_run: str, prior_run: str | None, test_images, test_labels, t
     g = r["latents_per_position"] = model.groups
     r["prior_bits_per_code"] = bits / (g * 64)
     r["uniform_total"] = r["logistic_learned"] + g * 64 * math.log2(model.quantizer.num_codes) / DIMS  # every code log2 K bits
-    bound = "" if prior_run else " (uniform prior: upper bound)"
-    return r, [f"VQ-VAE, {g} codes per position (capacity ablation)", f"per-pixel discretised logistic, {r['steps']} steps",
-               f"discretised logistic, per-pixel scale (median {r['median_scale']:.2f})", f"{r['mse']:.5f}",
-               f"{r['logistic_learned']:.3f}", f"{r['latent_bits_per_dim']:.3f}{bound}", f"{r['total']:.3f}{bound}", ""]
+    return r, logistic_table_row(f"VQ-VAE, {g} codes per position (capacity ablation)", r,
+                                 "" if prior_run else " (uniform prior: upper bound)")
 
 
 def main(argv=None) -> None:
@@ -219,8 +224,9 @@ def main(argv=None) -> None:
     for vq, prior in args.capacity:
         if paperzoo.load(vq).model.likelihood != "logistic":
             parser.exit(2, f"bits_per_dim: --capacity {vq} must be trained with likelihood=logistic\n")
-        if prior and Path(paperzoo.load(prior).codes_source) != Path(vq).resolve():
-            parser.exit(2, f"bits_per_dim: {prior} models the codes of {paperzoo.load(prior).codes_source}, not {vq}\n")
+        source = paperzoo.load(prior).codes_source if prior else None
+        if prior and Path(source) != Path(vq).resolve():
+            parser.exit(2, f"bits_per_dim: {prior} models the codes of {source}, not {vq}\n")
     if args.capacity_vae_run and paperzoo.load(args.capacity_vae_run).likelihood != "logistic":
         parser.exit(2, "bits_per_dim: --capacity-vae-run must be trained with likelihood=logistic\n")
     vae_facts = run_facts(vae_run)
@@ -249,13 +255,12 @@ def main(argv=None) -> None:
             ("VAE", run_facts(lvae_run), vae_terms(lvae, test_images))):
         r = results[f"{name} (per-pixel logistic)"] = learned_logistic_row(facts, test_x, mean, scales, latent_bits)
         print(name, r, flush=True)
-        rows.append([name, f"per-pixel discretised logistic, {r['steps']} steps",
-                     f"discretised logistic, per-pixel scale (median {r['median_scale']:.2f})", f"{r['mse']:.5f}",
-                     f"{r['logistic_learned']:.3f}", f"{r['latent_bits_per_dim']:.3f}", f"{r['total']:.3f}", PAPER[name]])
-    capacity = []
+        rows.append(logistic_table_row(name, r, paper=PAPER[name]))
+    capacity, capacity_results = [], []
     for vq, prior in args.capacity:
         r, row = capacity_row(vq, prior, test_images, test_labels, test_x)
         results[f"VQ-VAE 8x8x{r['latents_per_position']} (per-pixel logistic)"] = r
+        capacity_results.append(r)
         rows.append(row)
         capacity.append(f"{r['latents_per_position']} codes per position ({r['steps']} steps, {r['train_minutes']:.1f} min): "
                         f"decoder {r['logistic_learned']:.3f}, latent {r['latent_bits_per_dim']:.3f} "
@@ -270,10 +275,8 @@ def main(argv=None) -> None:
         mean, scales, kl_bits = vae_terms(paperzoo.load(args.capacity_vae_run).eval(), test_images)
         r = results["VAE (per-pixel logistic, capacity ablation's steps)"] = learned_logistic_row(
             run_facts(args.capacity_vae_run), test_x, mean, scales, kl_bits)
-        rows.append(["VAE (the capacity ablation's budget)", f"per-pixel discretised logistic, {r['steps']} steps",
-                     f"discretised logistic, per-pixel scale (median {r['median_scale']:.2f})", f"{r['mse']:.5f}",
-                     f"{r['logistic_learned']:.3f}", f"{r['latent_bits_per_dim']:.3f}", f"{r['total']:.3f}", ""])
-        same = {g: c for g, c in ((c.get("latents_per_position"), c) for c in results.values()) if g and c["steps"] == r["steps"]}
+        rows.append(logistic_table_row("VAE (the capacity ablation's budget)", r))
+        same = {c["latents_per_position"]: c for c in capacity_results if c["steps"] == r["steps"]}
         for g, c in same.items():
             gaps[f"{g}_codes_per_position_equal_steps"] = c["total"] - r["total"]
         capacity += (f" At {r['steps']} steps the VAE reaches {r['total']:.3f} (decoder {r['logistic_learned']:.3f}, "
