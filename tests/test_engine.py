@@ -8,7 +8,7 @@ import torch
 
 import paperzoo
 from conftest import only_run_dir, run_process, write_config
-from paperzoo.io.bundle import export_run
+from paperzoo.io.bundle import export_run, reproducing_command
 from paperzoo.io.checkpoints import last_checkpoint, read_checkpoint
 
 
@@ -102,6 +102,11 @@ def test_nan_guard_keeps_the_last_good_checkpoint(cli, tiny):
 
 def ckpt_step(run):
     return read_checkpoint(last_checkpoint(run))["global_step"]
+
+
+def test_a_cards_command_leaves_out_where_the_run_was_written():
+    command = "paperzoo train vq/x out_dir=/tmp/bench_x name=pre0 trainer.progress_bar=false 'data.source=a b' trainer.max_steps=5"
+    assert reproducing_command(command) == "paperzoo train vq/x 'data.source=a b' trainer.max_steps=5"
 
 
 def test_export_and_load_round_trip(cli, tiny, tmp_path):

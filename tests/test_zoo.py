@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -34,6 +35,7 @@ def test_every_card_is_complete_and_its_files_match(name):
     for key in ("architecture", "arguments", "inference", "training", "metrics", "versions", "files", "zoo"):
         assert key in card, key
     assert card["training"]["command"].startswith("paperzoo train ")
+    assert not re.search(r"(^| )(out_dir|name|trainer\.progress_bar)=", card["training"]["command"])  # where, not what
     assert card["training"]["steps"] > 0 and card["zoo"]["train_seconds"] > 0
     check = card["zoo"]["check"]
     assert {"metric", "value", "tolerance", "subset"} <= set(check)

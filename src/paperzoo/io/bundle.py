@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import platform
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,6 +111,16 @@ def last_metrics(run_dir: Path) -> dict[str, float]:
     return out
 
 
+# overrides that say where and how a run is written, not what it learns: a card's command leaves them out
+_INVOCATION_ONLY = ("out_dir=", "name=", "trainer.progress_bar=")
+
+
+def reproducing_command(command: str) -> str:
+    """The command that started a run, without the overrides that do not change its weights (a bench's
+    temporary ``out_dir``, the run's ``name``, the progress bar)."""
+    return shlex.join(word for word in shlex.split(command) if not word.startswith(_INVOCATION_ONLY))
+
+
 def _run_card(run_dir: Path, ckpt: dict, meta: dict) -> dict:
     """The model card of a run's last checkpoint (without file hashes: ``export_run`` adds those)."""
     from paperzoo.registry import model_family
@@ -124,7 +135,8 @@ def _run_card(run_dir: Path, ckpt: dict, meta: dict) -> dict:
         "arguments": meta["model"]["kwargs"],
         "inference": meta.get("inference", {}),
         "training": {
-            "command": command_file.read_text().strip() if command_file.is_file() else f"paperzoo train {run_dir / 'config.yaml'}",
+            "command": reproducing_command(command_file.read_text()) if command_file.is_file()
+            else f"paperzoo train {run_dir / 'config.yaml'}",
             "name": cfg.get("name"),
             "data": cfg.get("data"),
             "steps": ckpt.get("global_step"),
