@@ -55,7 +55,7 @@ def train_conv_tasnet(train_mix: torch.Tensor, train_src: torch.Tensor, val_mix:
                 val = float(torch.stack([loss_fn(model(m[None]), s[None]) for m, s in zip(val_mix, val_src)]).mean())
             plateau.step(val)
             curve.append((step, -val))
-            log(f"Conv-TasNet step {step}  train SI-SDR {-float(loss):.2f}  val SI-SDR {-val:.2f} dB  "
+            log(f"Conv-TasNet step {step}  train SI-SDR {-loss.item():.2f}  val SI-SDR {-val:.2f} dB  "
                 f"{time.perf_counter() - start:.0f} s", flush=True)
     model.eval()
     return model, {"steps": step, "batch": BATCH, "val_si_sdr_curve": curve,

@@ -142,7 +142,7 @@ def trained_prior(args, train_codes, train_labels, k: int):
                                                 "change_weight": saved.get("change_weight", 1.0)}
     t = time.perf_counter()
     prior = fit_video_prior(train_codes, train_labels, k, len(CLASSES), steps=args.prior_steps, batch=16,
-                            change_weight=args.change_weight, **options)
+                            change_weight=args.change_weight, log_every=100, **options)
     seconds = time.perf_counter() - t
     if state:
         with atomic_path(state) as tmp:

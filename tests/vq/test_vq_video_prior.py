@@ -116,3 +116,15 @@ def test_change_weight_weights_only_the_codes_that_change():
         torch.testing.assert_close(prior.nll(still, actions, change_weight=5.0), prior.nll(still, actions))
     with pytest.raises(ValueError, match="change_weight"):
         fit_video_prior(codes, actions, 8, 3, steps=1, change_weight=0.5)
+
+
+def test_a_logged_fit_prints_its_learning_curve_and_learns_the_same(capsys):
+    codes = torch.randint(0, 4, (8, 3, 2, 2))
+    actions = torch.zeros(8, dtype=torch.long)
+    quiet = fit_video_prior(codes, actions, 4, 1, steps=5, batch=4, channels=8, layers=2, embed=4)
+    logged = fit_video_prior(codes, actions, 4, 1, steps=5, batch=4, channels=8, layers=2, embed=4, log_every=2)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [line.split()[1] for line in lines] == ["2/5", "4/5", "5/5"]  # every 2 steps and the last
+    assert all(float(line.split()[3]) > 0 for line in lines)
+    for a, b in zip(quiet.state_dict().values(), logged.state_dict().values()):
+        assert torch.equal(a, b)  # logging reads the loss, it does not change the fit

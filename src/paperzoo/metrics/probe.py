@@ -4,6 +4,8 @@ the one Adam loop the package's small fits share (judges, latent priors, the 27-
 
 from __future__ import annotations
 
+import sys
+import time
 from typing import Callable
 
 import torch
@@ -12,22 +14,32 @@ from torch import nn
 
 
 def fit_random_batches(make_model: Callable[[], nn.Module], loss_of: Callable[[nn.Module, torch.Tensor], torch.Tensor], rows: int,
-                       *, steps: int, batch: int, lr: float, seed: int = 0, cosine: bool = False) -> nn.Module:
+                       *, steps: int, batch: int, lr: float, seed: int = 0, cosine: bool = False,
+                       log_every: int = 0) -> nn.Module:
     """A fresh ``make_model()`` (built after seeding torch with ``seed``) trained with Adam for ``steps``
     mini-batches of random row indices in 0..rows-1: ``loss_of(model, idx)`` is the batch's loss; the
-    learning rate decays to 0 on a cosine when ``cosine``. Returned in eval mode."""
+    learning rate decays to 0 on a cosine when ``cosine``; ``log_every`` > 0 prints the mean loss of
+    every that many steps to stderr (long fits show progress and their learning curve). Returned in eval mode."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = make_model().train()
     opt = torch.optim.Adam(model.parameters(), lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cosine else None
-    for _ in range(steps):
+    start, losses = time.perf_counter(), []
+    for step in range(steps):
         loss = loss_of(model, torch.randint(0, rows, (min(batch, rows),), generator=gen))
         opt.zero_grad()
         loss.backward()
         opt.step()
         if sched is not None:
             sched.step()
+        if log_every > 0:
+            losses.append(loss.item())
+            if (step + 1) % log_every == 0 or step + 1 == steps:
+                elapsed = time.perf_counter() - start
+                print(f"step {step + 1}/{steps}  loss {sum(losses) / len(losses):.4f}  {elapsed:.0f} s, "
+                      f"ETA {elapsed / (step + 1) * (steps - step - 1):.0f} s", file=sys.stderr, flush=True)
+                losses = []
     return model.eval()
 
 

@@ -127,13 +127,15 @@ class ContextEncoder(nn.Module):
 
 
 def fit_video_prior(codes: torch.Tensor, actions: torch.Tensor, num_codes: int, num_actions: int, *, steps: int = 2000,
-                    batch: int = 16, lr: float = 1e-3, seed: int = 0, change_weight: float = 1.0, **options) -> LatentVideoPrior:
+                    batch: int = 16, lr: float = 1e-3, seed: int = 0, change_weight: float = 1.0, log_every: int = 0,
+                    **options) -> LatentVideoPrior:
     """Train a ``LatentVideoPrior`` on code clips (N, T, h, w) with actions (N,) by teacher forcing
-    (Adam, cosine decay; ``change_weight``: see ``LatentVideoPrior.nll``); returned in eval mode."""
+    (Adam, cosine decay; ``change_weight``: see ``LatentVideoPrior.nll``; ``log_every``: progress lines on stderr);
+    returned in eval mode."""
     from paperzoo.metrics.probe import fit_random_batches
 
     if change_weight < 1:
         raise ValueError(f"change_weight must be >= 1, got {change_weight}")
     return fit_random_batches(lambda: LatentVideoPrior(num_codes=num_codes, actions=num_actions, **options),
                               lambda m, idx: m.nll(codes[idx], actions[idx], change_weight=change_weight), len(codes),
-                              steps=steps, batch=batch, lr=lr, seed=seed, cosine=True)
+                              steps=steps, batch=batch, lr=lr, seed=seed, cosine=True, log_every=log_every)
