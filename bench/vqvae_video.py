@@ -115,13 +115,16 @@ def write_media(out: Path, real: np.ndarray, fake: np.ndarray, labels: np.ndarra
 
 
 def decode_setting(name: str) -> dict:
-    """'greedy' -> the most likely code everywhere; a number -> that sampling temperature."""
+    """'greedy' -> the most likely code everywhere; 'topN' -> sampled among the N most likely codes (temperature 1);
+    a number -> that sampling temperature."""
     if name == "greedy":
         return {"temperature": 1.0, "top_k": 1}
+    if name.startswith("top") and name[3:].isdigit() and int(name[3:]) >= 1:
+        return {"temperature": 1.0, "top_k": int(name[3:])}
     try:
         return {"temperature": float(name), "top_k": None}
     except ValueError:
-        raise argparse.ArgumentTypeError(f"a temperature or 'greedy', got {name!r}") from None
+        raise argparse.ArgumentTypeError(f"a temperature, 'greedy' or 'topN' (N >= 1), got {name!r}") from None
 
 
 def decode_name(name: str) -> str:
@@ -162,7 +165,7 @@ def main(argv=None):
                    help="prior loss weight of the codes that change from the previous frame (1: the plain likelihood)")
     p.add_argument("--prior-state", help="load the prior from this file if it exists, else train it and save it there")
     p.add_argument("--decodes", nargs="+", default=["1", "greedy"], type=decode_name,
-                   help="how frames 7-16 are drawn: temperatures and/or 'greedy'; the first is the headline")
+                   help="how frames 7-16 are drawn: temperatures, 'greedy' and/or 'topN' (sampled among the N most likely codes); the first is the headline")
     p.add_argument("--clips", type=int, default=100)
     p.add_argument("--classifier-steps", type=int, default=600)
     p.add_argument("--judge", help="a trained moving-shapes action classifier (run or zoo entry) instead of training one")
@@ -242,7 +245,9 @@ def main(argv=None):
     repeat = float(references["repeat_frame_6"].mean())
 
     def named(d: str) -> str:
-        return "greedy (most likely code)" if d == "greedy" else f"temperature {d}"
+        if d == "greedy":
+            return "greedy (most likely code)"
+        return f"sampled among the {d[3:]} most likely codes" if d.startswith("top") else f"temperature {d}"
 
     rows = [["frame VQ-VAE: codes per frame, K", f"{tuple(codes.shape[2:])}, {k}"],
             ["prior test NLL, frames 7-16 (bits per code; uniform = log2 K)", f"{prior_bits:.3f} (uniform {math.log2(k):.2f})"],
