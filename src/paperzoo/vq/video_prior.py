@@ -21,7 +21,9 @@ layers, 1.158 bits per code) the most likely code one step ahead of the true pas
 frame", not the motion, so greedy continuations freeze (0.4% of codes change per frame, real clips
 19%) and sampled ones change the right number of codes in the wrong places. ``change_weight`` = 5 in training
 (the changing codes weighted 5x) raises that to 13.6% greedy and the action judge's agreement from 18-24% to
-37-43%, at 1.283 bits per code; 20 gets 19.8% but changes too many codes. Generation never leaves the
+37-43%, at 1.283 bits per code; 20 gets 19.8% but changes too many codes. W = 5 over 3,000 steps (1.266 bits per
+code, 18-20% of the changing codes right) beats repeating the last given frame on MSE and the judge hears the true
+action in 60% of temperature-1 continuations (67% at temperature 0.5). Generation never leaves the
 latent space: given the first frames' codes, each following frame is sampled position by position
 (the fast PixelCNN sampler), then appended to the context; the decoder turns the codes into pixels
 once, deterministically, at the end.
