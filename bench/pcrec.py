@@ -151,7 +151,7 @@ def main(argv=None):
 
         variants = [("BPR-MF", "recsys/bpr_mf_luxury_beauty", []), ("LightGCN", "recsys/lightgcn_luxury_beauty", [])]
         for r in (2, 3):
-            fine = [f"init.pretrained={pre_runs[r]}"]
+            fine = [f"init.pretrained={pre_runs[r]}", "init.center=false"]  # the paper's rows: no centring
             variants.append((f"PCRec s1 (r={r}, no fine-tuning)", None, fine))
             if shared_users + shared_items:
                 variants.append((f"PCRec s2 (r={r}, shared init)", "recsys/pcrec_finetune", fine + ["init.mode=shared"]))
@@ -214,7 +214,7 @@ def grid_methods(pre: dict[int, str], shared: bool) -> list[tuple[str, str, list
     """(label, config, overrides, transferred init) of every tuned method, given the pre-training runs by r."""
     methods = [("BPR-MF", "recsys/bpr_mf_luxury_beauty", [], False), ("LightGCN", "recsys/lightgcn_luxury_beauty", [], False)]
     for r in (2, 3):
-        fine = [f"init.pretrained={pre[r]}"]
+        fine = [f"init.pretrained={pre[r]}", "init.center=false"]  # the paper's rows: no centring
         if shared:
             methods.append((f"PCRec s2 (r={r}, shared init)", "recsys/pcrec_finetune", fine + ["init.mode=shared"], True))
         methods.append((f"PCRec s3 (r={r}, encoder init)", "recsys/pcrec_finetune", fine, True))
@@ -302,7 +302,7 @@ def pretrain_curve(args) -> None:
         raise SystemExit(f"--parts curve needs the grid's results for {pair} ({grid_file}): run --parts grid --grid-pairs 1 first")
     grid_results = json.loads(grid_file.read_text())
     tuned, grid_pre_steps = grid_results["pairs"][pair], grid_results["settings"]["pre_steps"]
-    labels = {"PCRec s3 (r=2, encoder init)": [], "PCRec s3 centred (r=2, ours)": ["init.center=true"]}
+    labels = {"PCRec s3 (r=2, encoder init)": ["init.center=false"], "PCRec s3 centred (r=2, ours)": ["init.center=true"]}
     t_start = time.perf_counter()
     out = Path(tempfile.mkdtemp(prefix="bench_pcrec_curve_"))
     steps = args.curve_steps

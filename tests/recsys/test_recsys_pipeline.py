@@ -125,6 +125,14 @@ def test_centred_initial_values_lose_their_common_direction(domains, pretrained)
     assert emb.mean(0).norm() < plain_emb.mean(0).norm()
 
 
+def test_strategy_3_centres_by_default_and_the_papers_setting_is_one_override():
+    from paperzoo.engine.config import load_config
+
+    assert load_config("recsys/pcrec_finetune").init.center is True
+    assert load_config("recsys/pcrec_finetune", ["init.center=false"]).init.center is False
+    assert load_config("recsys/bpr_mf_luxury_beauty").init.center is False  # only transferred inits are centred
+
+
 def _initial_table(domains, pretrained, *extra):
     import torch
 
