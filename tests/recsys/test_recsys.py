@@ -263,6 +263,17 @@ def test_topk_metrics_match_brute_force_on_random_scores():
             assert got[key] == pytest.approx(value, abs=1e-9), key
 
 
+def test_topk_metrics_leave_the_scores_they_are_given_untouched(recwarn):
+    table = torch.rand(6, 9, dtype=torch.float32)
+    popularity = torch.rand(9)
+    truth, masked = (np.arange(6), np.arange(6)), (np.array([0, 0, 4]), np.array([5, 6, 7]))
+    before = table.clone()
+    topk_metrics(lambda u: table[u.min():u.max() + 1], 6, 9, truth, masked, ks=(3,))  # the model's own tensor (a slice)
+    assert torch.equal(table, before)  # masking training items must not write -inf into the model's scores
+    topk_metrics(lambda u: popularity.expand(len(u), -1), 6, 9, truth, masked, ks=(3,))  # an expanded tensor
+    assert not [w for w in recwarn if "expanded" in str(w.message)]
+
+
 # --- readers, k-core, split -------------------------------------------------------------------------------
 def test_readers_amazon_csv_tsv_and_recbole(tmp_path):
     (tmp_path / "a.csv").write_text("userid,itemid,timestamp,rating\nu1,i1,2014-01-02T00:00:00,5.0\n"

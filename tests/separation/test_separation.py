@@ -71,7 +71,7 @@ def test_a_small_audioslots_learns_to_split_two_tones():
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert sum(losses[-10:]) < 0.7 * sum(losses[:10])
     model.eval()
     mix, src = batch(1)

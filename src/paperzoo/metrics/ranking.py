@@ -42,7 +42,8 @@ def topk_metrics(score_fn, num_users: int, num_items: int, truth: tuple[np.ndarr
     for lo in range(0, len(users), chunk):
         batch = users[lo:lo + chunk]
         with torch.no_grad():
-            scores = score_fn(torch.from_numpy(batch)).float().cpu()
+            # own memory: the masking below writes into it (a score_fn may return an expanded or shared tensor)
+            scores = score_fn(torch.from_numpy(batch)).float().cpu().clone()
         rows = mask[batch]
         r_idx = np.repeat(np.arange(len(batch)), np.diff(rows.indptr))
         scores[torch.from_numpy(r_idx), torch.from_numpy(rows.indices.astype(np.int64))] = -torch.inf
