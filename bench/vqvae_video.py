@@ -145,7 +145,9 @@ def frame_vqvae(args, out: Path) -> tuple[Path, float]:
     else a fresh one."""
     saved = Path(f"{args.prior_state}.vq") if args.prior_state else None
     if saved and saved.is_dir():
-        return saved, json.loads((saved / "timing.json").read_text())["wall_seconds"]
+        timing = json.loads((saved / "timing.json").read_text())
+        args.vq_steps = timing["global_step"]  # the saved model's, whatever --vq-steps says
+        return saved, timing["wall_seconds"]
     _, run, seconds = train_steps("vq/vqvae_moving_shapes", args.vq_steps, out, validations=1)
     return run, seconds
 
