@@ -44,7 +44,7 @@ def test_per_pixel_scales_give_each_pixel_its_own_logistic_and_the_loss_is_diffe
     log_scale = torch.tensor([[0.0, 2.0, 1.0, -1.0]], requires_grad=True)
     nll = discretized_logistic_nll(x, mean, log_scale)
     for i in range(4):  # equal to the one-scale formula pixel by pixel
-        one = discretized_logistic_bits(x[:, i], mean[:, i].detach(), float(log_scale[0, i])) * math.log(2)
+        one = discretized_logistic_bits(x[:, i], mean[:, i].detach(), log_scale[0, i].item()) * math.log(2)
         torch.testing.assert_close(nll[:, i].double(), one, rtol=1e-5, atol=1e-6)
     nll.sum().backward()
     assert torch.isfinite(mean.grad).all() and torch.isfinite(log_scale.grad).all() and (log_scale.grad != 0).all()
