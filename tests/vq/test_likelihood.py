@@ -56,19 +56,19 @@ def test_logistic_decoders_predict_a_mean_and_a_scale_and_train_on_the_pixels_li
     for model in (vqvae_tiny(likelihood="logistic"), vae_tiny(likelihood="logistic")):
         out = model(images)
         assert out.reconstruction.shape == images.shape and out.log_scale.shape == images.shape
-        assert float(out.log_scale.min()) >= math.log(0.1) - 1e-6
+        assert out.log_scale.min().item() >= math.log(0.1) - 1e-6
         nll = logistic_nll(images, out.reconstruction, out.log_scale)
-        assert 0 < float(nll) < 10  # finite at init: a scale of ~16 grey levels, not a degenerate one
+        assert 0 < nll.item() < 10  # finite at init: a scale of ~16 grey levels, not a degenerate one
         optim = torch.optim.Adam(model.parameters(), 3e-3)
         first = None
         for _ in range(30):
             out = model(images)
             loss = logistic_nll(images, out.reconstruction, out.log_scale)
-            first = float(loss) if first is None else first
+            first = loss.item() if first is None else first
             optim.zero_grad()
             loss.backward()
             optim.step()
-        assert float(loss) < first - 0.1
+        assert loss.item() < first - 0.1
     vq = vqvae_tiny(likelihood="logistic").eval()
     codes = vq.encode(images)
     assert vq.decode_codes(codes).shape == images.shape  # inference sees the mean only
@@ -79,7 +79,7 @@ def test_logistic_decoders_predict_a_mean_and_a_scale_and_train_on_the_pixels_li
 def test_a_logistic_vae_reports_bits_of_the_8_bit_values_without_the_density_offset():
     model = vae_tiny(likelihood="logistic").eval()
     out = model(torch.randint(0, 256, (2, 3, 16, 16)).float() / 255 - 0.5)
-    assert abs(out.bits_per_dim() - float(out.loss) / math.log(2)) < 1e-9
+    assert abs(out.bits_per_dim() - out.loss.item() / math.log(2)) < 1e-9
 
 
 def test_an_unknown_likelihood_is_refused():

@@ -43,7 +43,7 @@ class VAEOutput:
     def bits_per_dim(self) -> float:
         """Negative ELBO in bits per pixel channel on the 0..255 scale (a Gaussian density of x*255: +log2 255;
         the discretised logistic is already a probability of the 0..255 values)."""
-        return float(self.loss) / math.log(2) + (0.0 if self.log_scale is not None else math.log2(255.0))
+        return self.loss.item() / math.log(2) + (0.0 if self.log_scale is not None else math.log2(255.0))
 
 
 class VAE(nn.Module):
