@@ -161,9 +161,10 @@ def trained_prior(args, train_codes, train_labels, k: int, vq_run: Path):
     other codes), else trained and saved there with its frame VQ-VAE beside it (``<file>.vq``)."""
     options = {"context": args.context, "context_layers": args.context_layers}
     state = Path(args.prior_state) if args.prior_state else None
+    digest = codes_digest(train_codes)
     if state and state.is_file():
         saved = torch.load(state, weights_only=True)
-        if saved.get("codes_sha256", codes_digest(train_codes)) != codes_digest(train_codes):
+        if saved.get("codes_sha256", digest) != digest:  # states saved before the digest: not checked
             print(f"--prior-state {state} was trained on other frame codes (another frame VQ-VAE): "
                   f"restore {state}.vq beside it, or remove the file to train a new prior", file=sys.stderr)
             raise SystemExit(2)
@@ -181,7 +182,7 @@ def trained_prior(args, train_codes, train_labels, k: int, vq_run: Path):
                 shutil.copytree(vq_run, tmp, dirs_exist_ok=True)
         with atomic_path(state) as tmp:
             torch.save({"model": prior.state_dict(), "options": options, "seconds": seconds, "steps": args.prior_steps,
-                        "change_weight": args.change_weight, "codes_sha256": codes_digest(train_codes)}, tmp)
+                        "change_weight": args.change_weight, "codes_sha256": digest}, tmp)
     return prior, seconds, {**options, "steps": args.prior_steps, "change_weight": args.change_weight}
 
 
