@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import torch
+from _results import bad_input
 
 BATCH = 4
 VAL_EVERY = 50
@@ -29,8 +30,7 @@ def train_conv_tasnet(train_mix: torch.Tensor, train_src: torch.Tensor, val_mix:
         from asteroid.losses import PITLossWrapper, pairwise_neg_sisdr
         from asteroid.models import ConvTasNet
     except ImportError as exc:
-        raise SystemExit(f"the Conv-TasNet row needs asteroid: make .venv/.installed-asteroid and "
-                         f"PYTHONPATH=.venv/asteroid ({exc})") from None
+        bad_input(f"the Conv-TasNet row needs asteroid: make .venv/.installed-asteroid and PYTHONPATH=.venv/asteroid ({exc})")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = ConvTasNet(n_src=train_src.shape[1], sample_rate=sample_rate, n_filters=512, kernel_size=16, stride=8,

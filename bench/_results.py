@@ -25,6 +25,12 @@ script, the machine, the data, and the settings that produced it.
 """
 
 
+def bad_input(message: str):
+    """A bench refusal (bad flags, a missing run, a missing optional peer): one line on stderr, exit 2."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def machine() -> str:
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
             f"({torch.get_num_threads()} threads), Python {sys.version.split()[0]}")

@@ -37,7 +37,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _conv_tasnet import score_conv_tasnet, train_conv_tasnet  # noqa: E402
-from _results import RESULTS, ROOT, table, validation_log, write_results  # noqa: E402
+from _results import RESULTS, ROOT, bad_input, table, validation_log, write_results  # noqa: E402
 
 from paperzoo.data.fsdd2mix import ensure_fsdd2mix  # noqa: E402
 from paperzoo.engine.run import quiet_lightning, train  # noqa: E402
@@ -137,7 +137,7 @@ def main(argv=None):
         if args.only is None or "Conv-TasNet" in args.only:
             seconds = rows["AudioSlots (0.5 s)"]["train_seconds"] if "AudioSlots (0.5 s)" in rows else args.peer_seconds
             if seconds is None:
-                raise SystemExit("the Conv-TasNet row needs --peer-seconds when the AudioSlots (0.5 s) row is not run")
+                bad_input("the Conv-TasNet row needs --peer-seconds when the AudioSlots (0.5 s) row is not run")
             meta = root / split / "metadata"
             train_mix, train_src = load_mixtures(meta / "mixture_train_mix_clean.csv", RATE)
             val_mix, val_src = load_mixtures(meta / "mixture_val_mix_clean.csv", RATE)
@@ -185,9 +185,9 @@ def finished_runs(specs: list[str], labels: list[str]) -> dict[str, list[tuple[s
         label, sep, path = spec.partition("=")
         run = Path(path)
         if not sep or label not in labels:
-            raise SystemExit(f"--runs takes LABEL=RUN_DIR with LABEL one of: {', '.join(labels)}; got {spec!r}")
+            bad_input(f"--runs takes LABEL=RUN_DIR with LABEL one of: {', '.join(labels)}; got {spec!r}")
         if not (run / "timing.json").is_file():
-            raise SystemExit(f"--runs: {run} is not a finished training run (no timing.json)")
+            bad_input(f"--runs: {run} is not a finished training run (no timing.json)")
         split = yaml.safe_load((run / "config.yaml").read_text())["data"]["split"]
         out.setdefault(split, []).append((label, run))
     return out
@@ -209,10 +209,10 @@ def decoder_ablation(args) -> None:
     if args.only:  # run these variants only; keep the earlier run's rows of the others (same steps and test set)
         unknown = set(args.only) - set(DECODERS)
         if unknown:
-            raise SystemExit(f"unknown ablation variants {sorted(unknown)}; variants: {', '.join(DECODERS)}")
+            bad_input(f"unknown ablation variants {sorted(unknown)}; variants: {', '.join(DECODERS)}")
         earlier = json.loads((RESULTS / f"{name}.json").read_text())
         if (earlier["settings"]["steps"], earlier["settings"]["test_limit"]) != (args.steps, args.test_limit):
-            raise SystemExit(f"{name}.json was run with --steps {earlier['settings']['steps']}: run the same to merge")
+            bad_input(f"{name}.json was run with --steps {earlier['settings']['steps']}: run the same to merge")
         results["rows"] = {k: v for k, v in earlier["rows"].items() if k not in args.only}
         results["earlier_minutes"] = earlier["total_minutes"]
     for label, overrides in DECODERS.items():

@@ -46,7 +46,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _recbole  # noqa: E402
-from _results import RESULTS, table, validation_log, write_results  # noqa: E402
+from _results import RESULTS, bad_input, table, validation_log, write_results  # noqa: E402
 
 from paperzoo.data.interactions import leave_one_out, load_domain  # noqa: E402
 from paperzoo.engine.config import load_config  # noqa: E402
@@ -299,7 +299,7 @@ def pretrain_curve(args) -> None:
     pair = f"{source} -> {target}"
     grid_file = RESULTS / "pcrec_grid.json"
     if not grid_file.is_file() or pair not in json.loads(grid_file.read_text())["pairs"]:
-        raise SystemExit(f"--parts curve needs the grid's results for {pair} ({grid_file}): run --parts grid --grid-pairs 1 first")
+        bad_input(f"--parts curve needs the grid's results for {pair} ({grid_file}): run --parts grid --grid-pairs 1 first")
     grid_results = json.loads(grid_file.read_text())
     tuned, grid_pre_steps = grid_results["pairs"][pair], grid_results["settings"]["pre_steps"]
     labels = {"PCRec s3 (r=2, encoder init)": ["init.center=false"], "PCRec s3 centred (r=2, ours)": ["init.center=true"]}
@@ -388,8 +388,8 @@ RECBOLE_EXTRA = {"BPR": {}, "LightGCN": {"n_layers": 3, "reg_weight": 1e-4}}
 def parity(args) -> None:
     """Ours vs RecBole, both converged and validation-selected, on the same split: results entry pcrec_parity."""
     if not _recbole.available():
-        raise SystemExit("bench/pcrec.py --parts parity: RecBole is not importable (make .venv/.installed-recbole; "
-                         "PYTHONPATH=.venv/recbole)")
+        bad_input("bench/pcrec.py --parts parity: RecBole is not importable (make .venv/.installed-recbole; "
+                  "PYTHONPATH=.venv/recbole)")
     t_start = time.perf_counter()
     out = Path(tempfile.mkdtemp(prefix="bench_pcrec_parity_"))
     results = {"settings": {"seeds": args.parity_seeds, "epochs": args.parity_epochs}, "targets": {}}

@@ -44,10 +44,10 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import ROOT, table, write_results  # noqa: E402
+from _results import ROOT, bad_input, table, write_results  # noqa: E402
 from _training import train_steps  # noqa: E402
 
-from paperzoo.engine.config import load_config  # noqa: E402
+from paperzoo.engine.config import build_config, load_config  # noqa: E402
 from paperzoo.engine.run import quiet_lightning  # noqa: E402
 from paperzoo.io.audio import write_audio  # noqa: E402
 from paperzoo.metrics.probe import accuracy, fit_logistic_regression, predict  # noqa: E402
@@ -98,31 +98,45 @@ def bits_with_other_codes(model, test, crop: int) -> float:
     return total / len(test.waves) / math.log(2)
 
 
-def run_of(args, out: Path):
-    """(config, run dir, training seconds): a finished run given by --run, or a fresh one of CONFIG."""
+def run_of(args):
+    """(config, what paperzoo.load reads, training seconds, training command): a fresh run of CONFIG, a
+    finished run (--run RUN_DIR) or a shipped model (--run zoo:ENTRY or an export folder)."""
     if args.run is None:
-        return train_steps(CONFIG, args.steps, out)
+        cfg, run, seconds = train_steps(CONFIG, args.steps, Path(tempfile.mkdtemp(prefix="bench_vqvae_audio_")))
+        return cfg, run, seconds, (run / "command.txt").read_text().strip()
     run = Path(args.run)
+    if args.run.startswith("zoo:") or (run / "card.json").is_file():
+        try:
+            card = paperzoo.load(args.run).card  # sha256-checked
+        except paperzoo.PaperzooError as exc:
+            bad_input(f"--run: {exc}")
+        if card.get("task") != "vqvae_audio":
+            bad_input(f"--run: {args.run} is a {card.get('task')} model, not a raw-audio VQ-VAE")
+        args.steps = card["training"]["steps"]
+        seconds = card.get("zoo", {}).get("train_seconds", float("nan"))
+        return build_config(card["training"]["config"]), args.run, seconds, card["training"]["command"]
     if not (run / "timing.json").is_file():
-        raise SystemExit(f"--run: {run} is not a finished training run (no timing.json)")
+        bad_input(f"--run: {run} is not a finished training run (no timing.json), an export or zoo:ENTRY")
     timing = json.loads((run / "timing.json").read_text())
     args.steps = timing["global_step"]
-    return load_config(str(run / "config.yaml")), run, timing["wall_seconds"]
+    return load_config(str(run / "config.yaml")), run, timing["wall_seconds"], (run / "command.txt").read_text().strip()
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--run", help="evaluate this finished run of vq/vqvae_audio_fsdd (any model options) instead of training one")
+    p.add_argument("--run", help="evaluate this finished run of vq/vqvae_audio_fsdd (any model options), an export of one or "
+                   "zoo:vqvae_audio_fsdd instead of training one")
     p.add_argument("--convert", type=int, default=60)
     p.add_argument("--judge-steps", type=int, default=1500)
     p.add_argument("--prior-steps", type=int, default=1500)
     p.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.8], help="sampling temperatures of the conversions")
+    p.add_argument("--tag", default="", help="suffix of the results entry and media folder (e.g. 'ctx4' -> vqvae_audio_ctx4)")
     args = p.parse_args(argv)
+    name = NAME + (f"_{args.tag}" if args.tag else "")
     quiet_lightning()
+    cfg, run_dir, seconds, command = run_of(args)  # refuses a bad --run before anything runs
     torch.set_num_threads(2)
-    out = Path(tempfile.mkdtemp(prefix="bench_vqvae_audio_"))
-    cfg, run_dir, seconds = run_of(args, out)
     task = paperzoo.load(run_dir)
     model, speakers = task.model, task.speakers
     train, test, _ = load_fsdd(cfg.data)
@@ -157,7 +171,7 @@ def main(argv=None):
                   "digit_real_subset": accuracy(digit_judge, source, digits),
                   "digit_teacher_forced": accuracy(digit_judge, forced, digits),
                   "speaker_teacher_forced_is_source": accuracy(speaker_judge, forced, src_spk), "by_temperature": {}}
-    media = ROOT / "docs" / NAME  # listening samples sit beside RESULTS.md, like the figures
+    media = ROOT / "docs" / name  # listening samples sit beside RESULTS.md, like the figures
     listen = media / "conversions"
     shutil.rmtree(listen, ignore_errors=True)  # this run's samples only
     for temperature in args.temperatures:
@@ -198,14 +212,14 @@ def main(argv=None):
     prior_bits = code_prior_bits(prior, test_codes, test.speakers)
     sampled = prior.generate(64, g=torch.arange(len(speakers)), generator=torch.Generator().manual_seed(0))
     sample_audio = model.decode(sampled, torch.arange(len(speakers)), generator=torch.Generator().manual_seed(0))
-    for s, name in enumerate(speakers):
-        write_audio(media / "prior_samples" / f"{name}.wav", sample_audio[s].numpy(), rate)
+    for s, speaker_name in enumerate(speakers):
+        write_audio(media / "prior_samples" / f"{speaker_name}.wav", sample_audio[s].numpy(), rate)
     prior_row = {"bits_per_code": prior_bits, "uniform_bits": math.log2(k), "unigram_bits": unigram, "train_seconds": prior_seconds,
                  "sample_digits": [int(d) for d in predict(digit_judge, fixed(sample_audio, JUDGE_SAMPLES))]}
 
     vq = {"steps": args.steps, "train_minutes": seconds / 60, "bits_per_sample": bits_per_sample,
           "perplexity": sum(val_ppl) / len(val_ppl), "judge_seconds": judge_seconds, **latents,
-          "model_options": dict(cfg.model.options), "command": (run_dir / "command.txt").read_text().strip()}
+          "model_options": dict(cfg.model.options), "command": command}
     c = conversion
     rows = [
         ["VQ-VAE test cross-entropy (bits / sample; uniform = 8)", f"{bits_per_sample:.3f}"],
@@ -244,7 +258,7 @@ def main(argv=None):
             f"(conversion) and with their own (reconstruction) by compiled fast WaveNet generation (samples/s: {speeds}); "
             f"teacher-forced: every sample drawn given the true past (T = 1). Prior: {args.prior_steps} steps.\n\n"
             + table(["measure", "value"], rows) + "\n")
-    write_results(NAME, {"settings": vars(args), "vqvae": vq, "judges": judges, "conversion": conversion, "probe": probe,
+    write_results(name, {"settings": vars(args), "vqvae": vq, "judges": judges, "conversion": conversion, "probe": probe,
                          "prior": prior_row, "run_dir": str(run_dir)}, text)
     print(text)
     print(f"listening samples under {media}")

@@ -54,7 +54,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import RESULTS, ROOT, table, write_results  # noqa: E402
+from _results import RESULTS, ROOT, bad_input, table, write_results  # noqa: E402
 from _training import train_steps  # noqa: E402
 
 import paperzoo  # noqa: E402
@@ -165,9 +165,8 @@ def trained_prior(args, train_codes, train_labels, k: int, vq_run: Path):
     if state and state.is_file():
         saved = torch.load(state, weights_only=True)
         if saved.get("codes_sha256", digest) != digest:  # states saved before the digest: not checked
-            print(f"--prior-state {state} was trained on other frame codes (another frame VQ-VAE): "
-                  f"restore {state}.vq beside it, or remove the file to train a new prior", file=sys.stderr)
-            raise SystemExit(2)
+            bad_input(f"--prior-state {state} was trained on other frame codes (another frame VQ-VAE): "
+                      f"restore {state}.vq beside it, or remove the file to train a new prior")
         prior = LatentVideoPrior(num_codes=k, actions=len(CLASSES), **saved["options"])
         prior.load_state_dict(saved["model"])
         return prior.eval(), saved["seconds"], {**saved["options"], "steps": saved["steps"],

@@ -105,6 +105,24 @@ def test_encoder_compresses_time_64x_and_the_loss_trains_all_parts():
     assert pad_to_hop(torch.zeros(2, 1000)).shape == (2, 1024)
 
 
+def test_latent_context_lets_each_code_see_its_neighbours_and_no_further():
+    """context_layers = L: the conditioning of the samples of code j depends on codes j-L .. j+L only;
+    without the stack, on code j alone (the paper's plain repeated latents)."""
+    torch.manual_seed(0)
+    for layers in (0, 2):
+        model = create_model("vqvae_audio", speakers=3, context_layers=layers, **TINY)
+        z = torch.randn(1, 8, 12, requires_grad=True)
+        c = model.upsample(z)
+        assert c.shape == (1, 8, 12 * 64)
+        c[0, :, 5 * 64 : 6 * 64].sum().backward()  # the samples of code 5
+        reach = z.grad[0].abs().sum(0)
+        assert (reach > 0).tolist() == [abs(j - 5) <= layers for j in range(12)]
+    loss, _ = model.training_loss(torch.rand(2, 512) * 0.2 - 0.1, torch.tensor([0, 2]))
+    loss.backward()
+    assert model.context.convs[0].weight.grad.abs().sum() > 0  # the stack trains
+    assert model.encoder.net[0].weight.grad.abs().sum() > 0  # and passes the straight-through gradient on
+
+
 def test_converting_to_another_speaker_changes_the_samples_but_not_the_codes():
     torch.manual_seed(0)
     model = create_model("vqvae_audio", speakers=3, **TINY).eval()

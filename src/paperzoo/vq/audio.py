@@ -7,6 +7,11 @@ conditioned on the latents and on the speaker.
     decoder   WaveNet over 8-bit mu-law samples; local conditioning = z_q repeated 64x in time
               (nearest upsampling to the sample rate), global conditioning = speaker embedding
               (the one-hot of the paper, as an embedding: the same thing)
+    context   optional (``context_layers`` > 0; not in the paper, which gives no conditioning network):
+              residual convolutions (window 3, non-causal) over z_q at the latent rate before the
+              upsampling, so each sample's conditioning also sees the neighbouring codes (with L
+              layers, L codes = L x 8 ms either side). Without it a sample knows only its own 64-sample
+              code; free-running generation then has nothing that says where the next code goes.
 
     loss = cross-entropy of the WaveNet's 256-way softmax on the mu-law samples (teacher forcing)
            + the quantiser's codebook and commitment terms
@@ -42,18 +47,33 @@ class AudioEncoder(nn.Module):
         return self.net(wave)
 
 
+class LatentContext(nn.Module):
+    """(B, D, L) -> (B, D, L): ``layers`` residual blocks h + conv3(relu(h)), at the latent rate."""
+
+    def __init__(self, dim: int, layers: int):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv1d(dim, dim, 3, padding=1) for _ in range(layers))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        for conv in self.convs:
+            z = z + conv(F.relu(z))
+        return z
+
+
 class AudioVQVAE(nn.Module):
     """Waveforms (B, T) in [-1, 1] and speaker ids (B,) -> WaveNet logits; see the module docstring."""
 
     def __init__(self, *, speakers: int, num_codes: int = 512, dim: int = 64, hidden: int = 256, downsamplings: int = 6,
                  residual: int = 128, skip: int = 256, layers: int = 10, cycles: int = 3, beta: float = 0.25,
-                 ema: bool = False, decay: float = 0.99, kmeans_init: bool = False, restart_after: int | None = None):
+                 ema: bool = False, decay: float = 0.99, kmeans_init: bool = False, restart_after: int | None = None,
+                 context_layers: int = 0):
         super().__init__()
         self.hop = 2**downsamplings
         self.speakers = speakers
         self.encoder = AudioEncoder(hidden, dim, downsamplings)
         self.quantizer = VectorQuantizer(num_codes, dim, beta, ema=ema, decay=decay, kmeans_init=kmeans_init,
                                          restart_after=restart_after)
+        self.context = LatentContext(dim, context_layers) if context_layers else None
         self.decoder = WaveNet(classes=256, residual=residual, skip=skip, layers=layers, cycles=cycles, local_channels=dim,
                                global_classes=speakers)
 
@@ -67,7 +87,10 @@ class AudioVQVAE(nn.Module):
         return self.quantizer(self.encoder(wave.unsqueeze(1)))
 
     def upsample(self, z_q: torch.Tensor) -> torch.Tensor:
-        """(B, D, T / hop) -> (B, D, T): each latent conditions the hop samples it encodes."""
+        """(B, D, T / hop) -> (B, D, T): each latent (after the optional context stack) conditions the hop
+        samples it encodes."""
+        if self.context is not None:
+            z_q = self.context(z_q)
         return z_q.repeat_interleave(self.hop, dim=-1)
 
     def forward(self, wave: torch.Tensor, speaker: torch.Tensor) -> tuple[torch.Tensor, QuantizerOutput]:
