@@ -250,7 +250,8 @@ def main(argv=None):
         ["digits the judge hears in the prior's 6 samples", " ".join(map(str, prior_row["sample_digits"]))],
     ]
     speeds = ", ".join(f"{r['samples_per_second']:.0f} at T = {t}" for t, r in c["by_temperature"].items())
-    text = (f"FSDD (6 speakers, 8 kHz), test = takes 0-4 (300 recordings), train = takes 5-49. VQ-VAE: `{vq['command']}` "
+    evaluated = f" (evaluated: `--run {args.run}`)" if args.run else ""
+    text = (f"FSDD (6 speakers, 8 kHz), test = takes 0-4 (300 recordings), train = takes 5-49. VQ-VAE{evaluated}: `{vq['command']}` "
             f"(model options {vq['model_options']}), {args.steps} steps of {cfg.data.batch_size} x {cfg.data.crop:,}-sample windows, "
             f"seed {cfg.seed} ({seconds / 60:.1f} min on this CPU). Judges: log-mel CNNs trained {args.judge_steps} steps on the "
             f"real training recordings (first second), half of each batch with white noise at 0-30 dB SNR. Conversions: "

@@ -69,6 +69,17 @@ def test_compiled_cpu_generation_equals_the_torch_loop(local, speakers):
         torch.testing.assert_close(compiled, loop, rtol=0, atol=0)
 
 
+def test_compiled_gate_survives_saturated_pre_activations():
+    """The compiled gate computes tanh(f) sigmoid(g) from exps; with pre-activations of +-1e4 (exp overflows)
+    it must still give the torch loop's samples, not NaNs."""
+    torch.manual_seed(3)
+    net = WaveNet(classes=16, residual=8, skip=8, layers=2, cycles=1, local_channels=4).double().eval()
+    c = torch.randn(2, 4, 40, dtype=torch.float64) * 1e4
+    compiled = net.generate(40, c, batch=2, generator=torch.Generator().manual_seed(1))
+    loop = net.generate(40, c, batch=2, generator=torch.Generator().manual_seed(1), compiled=False)
+    torch.testing.assert_close(compiled, loop, rtol=0, atol=0)
+
+
 def test_compiled_cpu_generation_agrees_in_float32_at_the_decoder_size():
     torch.manual_seed(2)
     net = WaveNet(residual=32, skip=64, layers=8, cycles=2, local_channels=16, global_classes=6).eval()
