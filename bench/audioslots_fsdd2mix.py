@@ -97,6 +97,10 @@ def main(argv=None):
     if args.only is not None and set(args.only) - set(rows):
         p.error(f"unknown rows {sorted(set(args.only) - set(rows))}; rows: {', '.join(rows)} (bare --only: none, e.g. with --zoo)")
     finished = finished_runs(args.runs, [label for label, _ in TRAINED])
+    if args.only is not None and "Conv-TasNet" in args.only and "AudioSlots (0.5 s)" not in args.only and args.peer_seconds is None:
+        timed = {split for split, runs in finished.items() if any(label == "AudioSlots (0.5 s)" for label, _ in runs)}
+        if (set(args.splits) | set(finished)) - timed:  # refused before hours of work, not after
+            bad_input("the Conv-TasNet row needs --peer-seconds when the AudioSlots (0.5 s) row is not run")
     t_start = time.perf_counter()
     root = ensure_fsdd2mix(None, RATE)
     out = Path(tempfile.mkdtemp(prefix="bench_audioslots_"))
@@ -136,8 +140,6 @@ def main(argv=None):
                 figure = example_figure(run, mix, ref, split, args.tag)
         if args.only is None or "Conv-TasNet" in args.only:
             seconds = rows["AudioSlots (0.5 s)"]["train_seconds"] if "AudioSlots (0.5 s)" in rows else args.peer_seconds
-            if seconds is None:
-                bad_input("the Conv-TasNet row needs --peer-seconds when the AudioSlots (0.5 s) row is not run")
             meta = root / split / "metadata"
             train_mix, train_src = load_mixtures(meta / "mixture_train_mix_clean.csv", RATE)
             val_mix, val_src = load_mixtures(meta / "mixture_val_mix_clean.csv", RATE)

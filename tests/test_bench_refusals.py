@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
     ("vqvae_audio.py", ["--run", "zoo:no_such_entry"], "unknown zoo entry"),
     ("audioslots_fsdd2mix.py", ["--runs", "Nobody=runs/x"], "--runs takes LABEL=RUN_DIR"),
     ("audioslots_fsdd2mix.py", ["--runs", "AudioSlots (0.5 s)=no/such/run"], "not a finished training run"),
+    ("audioslots_fsdd2mix.py", ["--only", "Conv-TasNet"], "needs --peer-seconds"),
 ])
 def test_bad_bench_flags_are_one_line_errors_with_status_2(script, args, says, capsys, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "bench"))  # the scripts' own helpers (_results, ...)
