@@ -66,13 +66,17 @@ ENTRIES = {
         tolerance=0.05),
     "vqvae_audio_fsdd": dict(
         config="vq/vqvae_audio_fsdd",
-        overrides=["model.options.residual=64", "model.options.skip=128", "trainer.max_steps=5000", "trainer.val_every=500",
-                   "trainer.checkpoint_every=500"],
+        # context_layers=4 (the codes' neighbours condition each sample; not in the paper): against the same run without
+        # it (seed, steps, widths): 4.52 vs 4.56 test bits per sample, conversions heard as the target 77% vs 53%, digits
+        # kept alike (35% vs 28% of conversions, 30% vs 37% of reconstructions, +-6 points; RESULTS: vqvae_audio_ctx4)
+        overrides=["model.options.residual=64", "model.options.skip=128", "model.options.context_layers=4", "trainer.max_steps=5000",
+                   "trainer.val_every=500", "trainer.checkpoint_every=500"],
         about="raw-audio VQ-VAE (van den Oord et al. 2017, section 4.3) on FSDD (6 speakers, 8 kHz): 64x strided encoder, "
               "K = 512 codes, WaveNet decoder given the codes and a speaker id; `paperzoo convert-speaker` uses it",
-        tradeoff="WaveNet of 64 residual / 128 skip channels, 2 cycles of dilations 1..128 (64 ms), 5000 steps of 8 x 2,048 "
+        tradeoff="WaveNet of 64 residual / 128 skip channels, 2 cycles of dilations 1..128 (64 ms), conditioned on the codes "
+                 "through 4 residual convolutions (each sample sees its code and 4 either side), 5000 steps of 8 x 2,048 "
                  "samples on one CPU thread: far smaller and shorter-trained than the paper's decoder; what it keeps of the digit "
-                 "and the voice is measured in docs/RESULTS.md (vqvae_audio)",
+                 "and the voice is measured in docs/RESULTS.md (vqvae_audio_ctx4; vqvae_audio: the same without the context)",
         tolerance=1e-3),
     "pcrec_gin_grocery2014": dict(
         config="recsys/pcrec_pretrain",
