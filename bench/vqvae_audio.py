@@ -99,27 +99,29 @@ def bits_with_other_codes(model, test, crop: int) -> float:
 
 
 def run_of(args):
-    """(config, what paperzoo.load reads, training seconds, training command): a fresh run of CONFIG, a
-    finished run (--run RUN_DIR) or a shipped model (--run zoo:ENTRY or an export folder)."""
+    """(config, the loaded model (paperzoo.load), where it came from, training seconds, training command): a fresh
+    run of CONFIG, a finished run (--run RUN_DIR) or a shipped model (--run zoo:ENTRY or an export folder)."""
     if args.run is None:
         cfg, run, seconds = train_steps(CONFIG, args.steps, Path(tempfile.mkdtemp(prefix="bench_vqvae_audio_")))
-        return cfg, run, seconds, (run / "command.txt").read_text().strip()
+        return cfg, paperzoo.load(run), run, seconds, (run / "command.txt").read_text().strip()
     run = Path(args.run)
     if args.run.startswith("zoo:") or (run / "card.json").is_file():
         try:
-            card = paperzoo.load(args.run).card  # sha256-checked
+            task = paperzoo.load(args.run)  # sha256-checked
         except paperzoo.PaperzooError as exc:
             bad_input(f"--run: {exc}")
+        card = task.card
         if card.get("task") != "vqvae_audio":
             bad_input(f"--run: {args.run} is a {card.get('task')} model, not a raw-audio VQ-VAE")
         args.steps = card["training"]["steps"]
         seconds = card.get("zoo", {}).get("train_seconds", float("nan"))
-        return build_config(card["training"]["config"]), args.run, seconds, card["training"]["command"]
+        return build_config(card["training"]["config"]), task, args.run, seconds, card["training"]["command"]
     if not (run / "timing.json").is_file():
         bad_input(f"--run: {run} is not a finished training run (no timing.json), an export or zoo:ENTRY")
     timing = json.loads((run / "timing.json").read_text())
     args.steps = timing["global_step"]
-    return load_config(str(run / "config.yaml")), run, timing["wall_seconds"], (run / "command.txt").read_text().strip()
+    return (load_config(str(run / "config.yaml")), paperzoo.load(run), run, timing["wall_seconds"],
+            (run / "command.txt").read_text().strip())
 
 
 def main(argv=None):
@@ -135,9 +137,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     name = NAME + (f"_{args.tag}" if args.tag else "")
     quiet_lightning()
-    cfg, run_dir, seconds, command = run_of(args)  # refuses a bad --run before anything runs
+    cfg, task, run_dir, seconds, command = run_of(args)  # refuses a bad --run before anything runs
     torch.set_num_threads(2)
-    task = paperzoo.load(run_dir)
     model, speakers = task.model, task.speakers
     train, test, _ = load_fsdd(cfg.data)
     rate = cfg.data.sample_rate
