@@ -170,10 +170,10 @@ def trained_prior(args, train_codes, train_labels, k: int, vq_run: Path):
         prior = LatentVideoPrior(num_codes=k, actions=len(CLASSES), **saved["options"])
         prior.load_state_dict(saved["model"])
         return prior.eval(), saved["seconds"], {**saved["options"], "steps": saved["steps"],
-                                                "change_weight": saved.get("change_weight", 1.0)}
+                                                "change_weight": saved.get("change_weight", 1.0), "seed": saved.get("seed", 0)}
     t = time.perf_counter()
     prior = fit_video_prior(train_codes, train_labels, k, len(CLASSES), steps=args.prior_steps, batch=16,
-                            change_weight=args.change_weight, log_every=100, **options)
+                            seed=args.prior_seed, change_weight=args.change_weight, log_every=100, **options)
     seconds = time.perf_counter() - t
     if state:
         if vq_run != Path(f"{state}.vq"):
@@ -181,8 +181,8 @@ def trained_prior(args, train_codes, train_labels, k: int, vq_run: Path):
                 shutil.copytree(vq_run, tmp, dirs_exist_ok=True)
         with atomic_path(state) as tmp:
             torch.save({"model": prior.state_dict(), "options": options, "seconds": seconds, "steps": args.prior_steps,
-                        "change_weight": args.change_weight, "codes_sha256": digest}, tmp)
-    return prior, seconds, {**options, "steps": args.prior_steps, "change_weight": args.change_weight}
+                        "change_weight": args.change_weight, "seed": args.prior_seed, "codes_sha256": digest}, tmp)
+    return prior, seconds, {**options, "steps": args.prior_steps, "change_weight": args.change_weight, "seed": args.prior_seed}
 
 
 def main(argv=None):
@@ -194,6 +194,7 @@ def main(argv=None):
     p.add_argument("--tag", default="", help="suffix of the results entry (e.g. 'cw5' -> vqvae_video_cw5), beside the main one")
     p.add_argument("--change-weight", type=float, default=1.0,
                    help="prior loss weight of the codes that change from the previous frame (1: the plain likelihood)")
+    p.add_argument("--prior-seed", type=int, default=0, help="seed of the prior's initialisation and batches")
     p.add_argument("--prior-state", help="load the prior from this file if it exists, else train it and save it there")
     p.add_argument("--decodes", nargs="+", default=["1", "greedy"], type=decode_name,
                    help="how frames 7-16 are drawn: temperatures, 'greedy' and/or 'topN' (sampled among the N most likely codes); the first is the headline")
@@ -317,7 +318,7 @@ def main(argv=None):
               "agrees_other_at_most_20": head["agree_other"] <= 0.2, "true_given_other_at_most_20": head["true_given_other"] <= 0.2}
     prior_what = (f"context {prior_options['context']} frames, {prior_options['context_layers']} context layers, "
                   + (f"changing codes weighted {prior_options['change_weight']:g}x in the loss, " if prior_options["change_weight"] != 1 else "")
-                  + f"{prior_steps} steps of 16 clips ({prior_seconds / 60:.1f} min)")
+                  + f"{prior_steps} steps of 16 clips, seed {prior_options['seed']} ({prior_seconds / 60:.1f} min)")
     text = (f"Moving shapes v{GENERATOR_VERSION} (seed 0), 32x32 frames. Frame VQ-VAE `vq/vqvae_moving_shapes` {args.vq_steps} steps "
             f"({vq_seconds / 60:.1f} min); prior: {prior_what}; continuation of {len(chosen)} test clips ({per} per action) from 6 "
             f"given frames, seed 0, each decode below; one step = every frame 7-16 drawn from its true previous frames (no "

@@ -88,6 +88,34 @@ def test_resume_by_run_directory_with_more_steps(cli, tiny):
     assert "max_steps: 30" in (run / "config.yaml").read_text()
 
 
+def test_init_from_starts_a_new_run_from_another_runs_weights(cli, tiny, tmp_path):
+    config, runs = tiny
+    assert cli("train", config, "seed=0")[0] == 0
+    source = only_run_dir(runs)
+    tuned = write_config(tmp_path / "tuned.yaml", tmp_path / "tuned", seed=1)
+    # one step at a vanishing learning rate: the weights are still the source's, not seed 1's initialisation
+    assert cli("train", tuned, f"trainer.init_from={source}", "trainer.max_steps=1", "optim.lr=1e-12")[0] == 0
+    fresh = write_config(tmp_path / "fresh.yaml", tmp_path / "fresh", seed=1)
+    assert cli("train", fresh, "trainer.max_steps=1", "optim.lr=1e-12")[0] == 0
+    start, source_weights = model_weights(only_run_dir(tmp_path / "tuned")), model_weights(source)
+    assert_same_weights(start, source_weights, rtol=0, atol=1e-8)
+    assert not torch.allclose(model_weights(only_run_dir(tmp_path / "fresh"))["model.linear.weight"],
+                              source_weights["model.linear.weight"], atol=1e-3)
+    assert ckpt_step(only_run_dir(tmp_path / "tuned")) == 1  # a new run: its own step count and schedule
+
+
+def test_init_from_refuses_weights_of_another_shape_in_one_line(cli, tiny, tmp_path):
+    config, runs = tiny
+    assert cli("train", config)[0] == 0
+    other = write_config(tmp_path / "other.yaml", tmp_path / "other", data={"dim": 7})
+    code, _, err = cli("train", other, f"trainer.init_from={only_run_dir(runs)}")
+    assert code == 2 and "trainer.init_from" in err and "do not fit this model" in err
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = cli("train", other, f"trainer.init_from={tmp_path / 'missing'}")
+    assert code == 2 and "trainer.init_from" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "other").exists()  # refused before a run directory was made
+
+
 def test_nan_guard_keeps_the_last_good_checkpoint(cli, tiny):
     config, runs = tiny
     code, _, err = cli("train", config, "model.loss=ExpLoss", "optim.name=sgd", "optim.lr=1e6",

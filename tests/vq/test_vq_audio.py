@@ -134,6 +134,31 @@ def test_latent_context_lets_each_code_see_its_neighbours_and_no_further():
     assert model.encoder.net[0].weight.grad.abs().sum() > 0  # and passes the straight-through gradient on
 
 
+def test_input_noise_perturbs_only_the_past_the_decoder_reads_in_training():
+    """input_noise = sigma: in training the WaveNet reads the true samples plus rounded N(0, sigma^2) classes
+    (clamped to the 256 classes) and is scored on the clean ones; in eval mode (generation, bits/sample) it
+    reads them unchanged."""
+    torch.manual_seed(0)
+    model = create_model("vqvae_audio", speakers=3, input_noise=4.0, **TINY)
+    wave = torch.rand(2, 4096) * 1.8 - 0.9
+    seen = []
+    model.decoder.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    clean = mu_law_encode(wave)
+    model.train()
+    logits, _ = model(wave, torch.tensor([0, 2]))
+    offset = (seen[-1] - clean).float()
+    assert 3.6 < offset.std() < 4.4 and offset.abs().mean() > 2  # perturbed by about sigma classes
+    assert seen[-1].min() >= 0 and seen[-1].max() <= 255
+    loss, parts = model.training_loss(wave, torch.tensor([0, 2]))
+    torch.testing.assert_close(parts["ce"], torch.nn.functional.cross_entropy(
+        model.decoder(seen[-1], model.upsample(model.quantize(wave).quantized), torch.tensor([0, 2])), clean))
+    model.eval()
+    model(wave, torch.tensor([0, 2]))
+    assert torch.equal(seen[-1], clean)
+    with pytest.raises(ValueError, match="input_noise"):
+        create_model("vqvae_audio", speakers=3, input_noise=-1.0, **TINY)
+
+
 def test_converting_to_another_speaker_changes_the_samples_but_not_the_codes():
     torch.manual_seed(0)
     model = create_model("vqvae_audio", speakers=3, **TINY).eval()

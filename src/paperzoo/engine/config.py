@@ -49,6 +49,9 @@ class TrainerConfig:
     deterministic: bool = True
     progress_bar: Optional[bool] = None  # None: only when the console is a terminal
     progress_every: Optional[int] = None  # without a progress bar: a progress line every N steps (default: max_steps / 10)
+    # fine-tuning: a run directory, export or zoo:ENTRY whose model weights start this run (the optimiser and
+    # schedule start fresh; the model options may differ where they add no weights, e.g. a training-only noise)
+    init_from: Optional[str] = None
 
 
 @dataclass

@@ -34,7 +34,7 @@ from paperzoo.engine.callbacks import (AppendingCSVLogger, AtomicCheckpointIO, B
 from paperzoo.engine.config import build_config, load_config, to_yaml
 from paperzoo.engine.batchnorm import convert_batchnorm
 from paperzoo.report.curves import plot_metrics
-from paperzoo.errors import CheckpointError, ConfigError
+from paperzoo.errors import CheckpointError, ConfigError, PaperzooError
 from paperzoo.io.atomic import atomic_write_text
 from paperzoo.io.checkpoints import last_checkpoint
 from paperzoo.engine.config import task_module
@@ -202,6 +202,8 @@ def train(config: str | None, overrides: list[str] = (), *, resume: str | bool |
             raise ConfigError("give a config file (or --resume RUN_DIR)")
         cfg, ckpt = load_config(config, overrides), None
     data, task = _prepare(cfg, data_dir)
+    if cfg.trainer.init_from and not resume:  # a resumed run's checkpoint holds its weights already
+        _init_weights(task, cfg.trainer.init_from)
     if cfg.trainer.sync_batchnorm and (str(cfg.trainer.devices) != "1" or cfg.trainer.num_nodes > 1):
         convert_batchnorm(task)  # BN over the global batch, so W processes train as one would
 
@@ -224,6 +226,21 @@ def train(config: str | None, overrides: list[str] = (), *, resume: str | bool |
     trainer.fit(task, datamodule=data, ckpt_path=str(ckpt) if ckpt else None)
     _finish(trainer, task, data, cfg, run_dir, started, first_step)
     return run_dir
+
+
+def _init_weights(task, source: str) -> None:
+    """``trainer.init_from``: the model weights of a run, export or zoo entry, which must fit this model exactly."""
+    from paperzoo.io.bundle import read_bundle
+
+    try:
+        weights = read_bundle(source).build_model().state_dict()
+    except PaperzooError as err:
+        raise ConfigError(f"trainer.init_from: {err}") from None
+    try:
+        task.model.load_state_dict(weights)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
+        raise ConfigError(f"trainer.init_from={source}: its weights do not fit this model ({first})") from None
 
 
 def _checkpoint_step(ckpt) -> int:

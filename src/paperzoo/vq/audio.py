@@ -12,6 +12,11 @@ conditioned on the latents and on the speaker.
               upsampling, so each sample's conditioning also sees the neighbouring codes (with L
               layers, L codes = L x 8 ms either side). Without it a sample knows only its own 64-sample
               code; free-running generation then has nothing that says where the next code goes.
+    input noise optional (``input_noise`` = sigma > 0; not in the paper): in training only, the previous
+              samples the WaveNet reads are the true ones plus rounded Gaussian noise of sigma mu-law
+              classes, while the targets stay clean (LPCNet's remedy for exposure bias). Teacher forcing
+              never shows the network its own sampling errors; free-running generation feeds them back,
+              so a net that trusts its past over its conditioning drifts off the content.
 
     loss = cross-entropy of the WaveNet's 256-way softmax on the mu-law samples (teacher forcing)
            + the quantiser's codebook and commitment terms
@@ -66,9 +71,12 @@ class AudioVQVAE(nn.Module):
     def __init__(self, *, speakers: int, num_codes: int = 512, dim: int = 64, hidden: int = 256, downsamplings: int = 6,
                  residual: int = 128, skip: int = 256, layers: int = 10, cycles: int = 3, beta: float = 0.25,
                  ema: bool = False, decay: float = 0.99, kmeans_init: bool = False, restart_after: int | None = None,
-                 context_layers: int = 0):
+                 context_layers: int = 0, input_noise: float = 0.0):
         super().__init__()
+        if input_noise < 0:
+            raise ValueError(f"input_noise is a standard deviation in mu-law classes, >= 0; got {input_noise}")
         self.hop = 2**downsamplings
+        self.input_noise = input_noise
         self.speakers = speakers
         self.encoder = AudioEncoder(hidden, dim, downsamplings)
         self.quantizer = VectorQuantizer(num_codes, dim, beta, ema=ema, decay=decay, kmeans_init=kmeans_init,
@@ -97,7 +105,14 @@ class AudioVQVAE(nn.Module):
         """Teacher forcing: (logits (B, 256, T), quantiser output)."""
         self._check(wave, speaker)
         vq = self.quantize(wave)
-        return self.decoder(mu_law_encode(wave), self.upsample(vq.quantized), speaker), vq
+        return self.decoder(self._past_samples(mu_law_encode(wave)), self.upsample(vq.quantized), speaker), vq
+
+    def _past_samples(self, classes: torch.Tensor) -> torch.Tensor:
+        """The samples the decoder reads as its past: in training with ``input_noise``, perturbed."""
+        if not (self.training and self.input_noise):
+            return classes
+        noise = torch.randn(classes.shape, device=classes.device) * self.input_noise
+        return (classes + noise.round().long()).clamp(0, self.decoder.classes - 1)
 
     def training_loss(self, wave: torch.Tensor, speaker: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         logits, vq = self(wave, speaker)
