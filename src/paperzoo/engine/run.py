@@ -233,14 +233,14 @@ def _init_weights(task, source: str) -> None:
     from paperzoo.io.bundle import read_bundle
 
     try:
-        weights = read_bundle(source).build_model().state_dict()
+        weights = read_bundle(source).state  # the model's state dict; no need to build the source model
     except PaperzooError as err:
         raise ConfigError(f"trainer.init_from: {err}") from None
     try:
         task.model.load_state_dict(weights)
-    except RuntimeError as err:
-        first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
-        raise ConfigError(f"trainer.init_from={source}: its weights do not fit this model ({first})") from None
+    except RuntimeError as err:  # torch's first line names the class, the second what does not fit
+        detail = str(err).splitlines()[1:2] or [str(err)]
+        raise ConfigError(f"trainer.init_from={source}: its weights do not fit this model ({detail[0].strip()})") from None
 
 
 def _checkpoint_step(ckpt) -> int:
