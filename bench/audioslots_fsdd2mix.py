@@ -294,11 +294,11 @@ def markdown(results: dict) -> str:
         about.append(f"Trained rows: audioslots_small, {s['steps']} steps of batch 16, seed 0{' with ' + ' '.join(s['set']) if s.get('set') else ''}.")
     for split, res in results["splits"].items():  # --runs rows: trained by their own command
         about += [f"{label} ({split}): `{r['command']}`, seed 0, {r['train_seconds'] / 60:.0f} min wall time on this "
-                  f"machine (shared with another job)." for label, r in res["rows"].items() if "command" in r]
+                  f"machine (other jobs may have shared it)." for label, r in res["rows"].items() if "command" in r]
     if "zoo:audioslots_fsdd2mix" in rows_run:
         card = paperzoo.zoo.card("audioslots_fsdd2mix")
         about.append(f"zoo:audioslots_fsdd2mix: the shipped entry, `{card['training']['command']}` ({card['training']['steps']} "
-                     f"steps, {card['zoo']['train_seconds'] / 60:.0f} min wall time on this machine, shared with other jobs).")
+                     f"steps, {card['zoo']['train_seconds'] / 60:.0f} min wall time on this machine, which other jobs may have shared).")
         per = next((res["rows"]["zoo:audioslots_fsdd2mix"].get("separate_si_snri_per_mixture") for res in results["splits"].values()
                     if "zoo:audioslots_fsdd2mix" in res["rows"]), None)
         if per:  # a user's single mixture: the spread, not only the mean
