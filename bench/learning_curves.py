@@ -70,10 +70,8 @@ def markdown(results: dict) -> str:
                       f"{row['samples_per_s']:.0f}" if row["samples_per_s"] else "-", *cells])
     text = [f"Script `bench/learning_curves.py`: {metric}" + (f" ({also})" if also else "") + " by training step, "
             "as each run logged it (validation set of its config); `-`: not reached (a stopped run) or not logged."]
-    text += [f"{label}: `{row['command']}` ({row['steps_done']} steps done; {row['source']})." for label, row in results["rows"].items()]
-    if results.get("note"):
-        text.append(results["note"])
-    return "\n".join(text) + "\n\n" + table(header, lines)
+    runs = [f"- {label}: `{row['command']}` ({row['steps_done']} steps done; {row['source']})." for label, row in results["rows"].items()]
+    return "\n\n".join([*text, "\n".join(runs), *([results["note"]] if results.get("note") else []), table(header, lines)])
 
 
 def main(argv=None):
