@@ -28,6 +28,11 @@ import paperzoo.zoo  # noqa: E402
 from paperzoo.errors import PaperzooError  # noqa: E402
 
 
+def weight_count(state: dict) -> int:
+    """Trainable numbers in a state dict: batch-norm running statistics and counters are not weights."""
+    return sum(v.numel() for k, v in state.items() if "running_" not in k and not k.endswith("num_batches_tracked"))
+
+
 def run_row(run: Path) -> dict:
     """One run directory: its validation log, command, parameter count and speed."""
     if not (run / "metrics.csv").is_file():
@@ -36,8 +41,7 @@ def run_row(run: Path) -> dict:
     if not ckpt.is_file():
         bad_input(f"--runs: {run} has no checkpoint yet (checkpoints/last.ckpt)")
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    params = sum(v.numel() for k, v in state["state_dict"].items() if k.startswith("model.") and "running_" not in k
-                 and not k.endswith("num_batches_tracked"))
+    params = weight_count({k: v for k, v in state["state_dict"].items() if k.startswith("model.")})
     with open(run / "metrics.csv") as f:
         speeds = [float(r["samples_per_s"]) for r in csv.DictReader(f) if r.get("samples_per_s")]
     return {"source": str(run), "command": (run / "command.txt").read_text().strip(), "steps_done": state["global_step"],
@@ -50,8 +54,7 @@ def zoo_row(entry: str) -> dict:
         card = paperzoo.zoo.card(entry)
     except PaperzooError as exc:  # an unknown entry: one line, not a traceback
         bad_input(f"--runs: {exc}")
-    params = sum(v.numel() for k, v in load_file(paperzoo.zoo.entry_path(entry) / "model.safetensors").items()
-                 if "running_" not in k and not k.endswith("num_batches_tracked"))
+    params = weight_count(load_file(paperzoo.zoo.entry_path(entry) / "model.safetensors"))
     return {"source": f"zoo:{entry}", "command": card["training"]["command"], "steps_done": card["training"]["steps"],
             "parameters": params, "samples_per_s": None,  # the card keeps only the last logged speed, load unknown
             "curve": card["zoo"].get("validation_curve", [])}
