@@ -22,7 +22,7 @@ recordings) are the test split, takes 5-49 (2,700) train everything below. Peak-
    (chance 10%); the same probe for the speaker.
 5. A prior over the latents: a WaveNet over code sequences conditioned on the speaker
    (``--prior-steps`` steps); test bits per code against the uniform log2 512 = 9 and the
-   unigram entropy; unconditional samples (one per speaker, 64 codes = 0.51 s) decoded to audio.
+   unigram entropy; unconditional samples (one per speaker, 0.51 s of codes: 64 at a hop of 64) decoded to audio.
 Listening samples (wav) are written to ``docs/vqvae_audio/``: ``conversions/`` (real, converted,
 reconstructed) and ``prior_samples/``.
 Usage: python bench/vqvae_audio.py [--steps 2000 | --run RUN_DIR] [--convert 60] [--judge-steps 1500] [--prior-steps 1500]
@@ -59,6 +59,7 @@ from paperzoo.vq.wavenet import mu_law_encode  # noqa: E402
 NAME = "vqvae_audio"
 CONFIG = "vq/vqvae_audio_fsdd"
 JUDGE_SAMPLES = 8000  # judges read the first second
+PRIOR_SAMPLE_SAMPLES = 4096  # the prior's samples: 0.51 s, whatever the hop
 
 
 def fixed(waves: torch.Tensor, n: int) -> torch.Tensor:
@@ -211,7 +212,7 @@ def main(argv=None):
     freq = counts / counts.sum()
     unigram = float(-(freq[freq > 0] * freq[freq > 0].log2()).sum())
     prior_bits = code_prior_bits(prior, test_codes, test.speakers)
-    sampled = prior.generate(64, g=torch.arange(len(speakers)), generator=torch.Generator().manual_seed(0))
+    sampled = prior.generate(PRIOR_SAMPLE_SAMPLES // model.hop, g=torch.arange(len(speakers)), generator=torch.Generator().manual_seed(0))
     sample_audio = model.decode(sampled, torch.arange(len(speakers)), generator=torch.Generator().manual_seed(0))
     for s, speaker_name in enumerate(speakers):
         write_audio(media / "prior_samples" / f"{speaker_name}.wav", sample_audio[s].numpy(), rate)

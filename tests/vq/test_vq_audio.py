@@ -114,6 +114,9 @@ def test_encoder_compresses_time_64x_and_the_loss_trains_all_parts():
     with pytest.raises(ValueError, match="speaker"):
         model(torch.zeros(1, 1024), torch.tensor([3]))
     assert pad_to_hop(torch.zeros(2, 1000)).shape == (2, 1024)
+    half_hop = create_model("vqvae_audio", speakers=3, **TINY, downsamplings=5)  # the paper's 4 ms latents at 8 kHz
+    assert half_hop.hop == 32 and half_hop.encode(wave).shape == (2, 32)
+    assert half_hop.decode(half_hop.encode(wave[:1, :256]), speaker[:1]).shape == (1, 256)
 
 
 def test_latent_context_lets_each_code_see_its_neighbours_and_no_further():
@@ -191,12 +194,12 @@ def fake_fsdd(root, speakers=("anna", "bob"), digits=(0, 1), takes=6, rate=8000)
     return root
 
 
-def audio_config(tmp_path, fsdd, **data):
+def audio_config(tmp_path, fsdd, options=TINY, **data):
     from conftest import write_config
 
     return write_config(tmp_path / "audio.yaml", tmp_path / "runs", task="vqvae_audio", name="tiny",
                         trainer={"max_steps": 3, "val_every": 3, "checkpoint_every": 3, "log_every": 1},
-                        model={"name": "vqvae_audio", "options": TINY},
+                        model={"name": "vqvae_audio", "options": options},
                         data={"location": str(fsdd), "crop": 512, "batch_size": 4, "test_takes": 2, **data})
 
 
@@ -242,6 +245,10 @@ def test_bad_audio_configs_are_one_line_errors(tmp_path, cli):
     fsdd = fake_fsdd(tmp_path / "fsdd", takes=3)
     code, out, err = cli("train", audio_config(tmp_path, fsdd, crop=500))
     assert code == 2 and "multiple of 64" in err
+    code, out, err = cli("train", audio_config(tmp_path, fsdd, crop=576, options={**TINY, "downsamplings": 7}))
+    assert code == 2 and "multiple of 128" in err and len(err.strip().splitlines()) == 1  # 576 = 9 x 64: not whole latents of 128
+    code, out, err = cli("train", audio_config(tmp_path, fsdd, options={**TINY, "downsamplings": 0}))
+    assert code == 2 and "downsamplings" in err
     code, out, err = cli("train", audio_config(tmp_path, fsdd, batch_size=64))
     assert code == 2 and "larger than the training set" in err
 

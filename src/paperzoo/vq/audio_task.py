@@ -46,7 +46,7 @@ class AudioDataConfig:
     location: Optional[str] = None  # an FSDD folder elsewhere
     sample_rate: int = 8000
     test_takes: int = 5  # takes 0 .. test_takes - 1 are the test split (FSDD's official split: 5)
-    crop: int = 4096  # samples per training window (a multiple of the encoder's 64)
+    crop: int = 4096  # samples per training window (a multiple of the encoder's hop, 2^downsamplings: 64)
     peak: float = 0.5
     batch_size: int = 8
     limit_train: Optional[int] = None
@@ -61,8 +61,14 @@ class Config(RunConfig):
     def validate(self) -> None:
         super().validate()
         d = self.data
-        if d.crop < 64 or d.crop % 64:
-            raise ConfigError(f"data.crop must be a positive multiple of 64 samples, got {d.crop}")
+        downsamplings = self.model.options.get("downsamplings", 6)
+        if isinstance(downsamplings, bool) or not isinstance(downsamplings, int) or not 1 <= downsamplings <= 10:
+            raise ConfigError(f"model.options.downsamplings (stride-2 encoder convolutions) must be an integer in 1..10, "
+                              f"got {downsamplings!r}")
+        hop = 2**downsamplings  # samples per latent: training windows hold whole latents
+        if d.crop < hop or d.crop % hop:
+            raise ConfigError(f"data.crop must be a positive multiple of {hop} samples (2^downsamplings, the encoder's hop), "
+                              f"got {d.crop}")
         if not 0 < d.peak <= 1 or d.batch_size < 1 or d.sample_rate < 1000 or not 0 < d.test_takes < 50:
             raise ConfigError("data.peak in (0, 1], data.batch_size >= 1, data.sample_rate >= 1000 and 0 < data.test_takes < 50")
 
