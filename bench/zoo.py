@@ -70,7 +70,8 @@ ENTRIES = {
         config="vq/vqvae_audio_fsdd",
         # context_layers=4 (the codes' neighbours condition each sample; not in the paper): against the same run without
         # it (seed, steps, widths): 4.52 vs 4.56 test bits per sample, conversions heard as the target 77% vs 53%, digits
-        # kept alike (35% vs 28% of conversions, 30% vs 37% of reconstructions, +-6 points; RESULTS: vqvae_audio_ctx4)
+        # kept alike (35% vs 28% of conversions, 30% vs 37% of reconstructions, +-6 points; RESULTS: vqvae_audio_ctx4).
+        # Hop 64 kept: downsamplings=5 (4 ms codes) kept the digits alike and the target voice in 52%, not 77% (vqvae_audio_hop32)
         overrides=["model.options.residual=64", "model.options.skip=128", "model.options.context_layers=4", "trainer.max_steps=5000",
                    "trainer.val_every=500", "trainer.checkpoint_every=500"],
         about="raw-audio VQ-VAE (van den Oord et al. 2017, section 4.3) on FSDD (6 speakers, 8 kHz): 64x strided encoder, "
