@@ -59,7 +59,7 @@ from paperzoo.vq.wavenet import mu_law_encode  # noqa: E402
 NAME = "vqvae_audio"
 CONFIG = "vq/vqvae_audio_fsdd"
 JUDGE_SAMPLES = 8000  # judges read the first second
-PRIOR_SAMPLE_SAMPLES = 4096  # the prior's samples: 0.51 s, whatever the hop
+PRIOR_SAMPLE_LENGTH = 4096  # samples (0.51 s) of each of the prior's samples, whatever the hop
 
 
 def fixed(waves: torch.Tensor, n: int) -> torch.Tensor:
@@ -212,7 +212,8 @@ def main(argv=None):
     freq = counts / counts.sum()
     unigram = float(-(freq[freq > 0] * freq[freq > 0].log2()).sum())
     prior_bits = code_prior_bits(prior, test_codes, test.speakers)
-    sampled = prior.generate(PRIOR_SAMPLE_SAMPLES // model.hop, g=torch.arange(len(speakers)), generator=torch.Generator().manual_seed(0))
+    sampled = prior.generate(PRIOR_SAMPLE_LENGTH // model.hop, g=torch.arange(len(speakers)),
+                             generator=torch.Generator().manual_seed(0))
     sample_audio = model.decode(sampled, torch.arange(len(speakers)), generator=torch.Generator().manual_seed(0))
     for s, speaker_name in enumerate(speakers):
         write_audio(media / "prior_samples" / f"{speaker_name}.wav", sample_audio[s].numpy(), rate)

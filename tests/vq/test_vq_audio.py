@@ -114,7 +114,7 @@ def test_encoder_compresses_time_64x_and_the_loss_trains_all_parts():
     with pytest.raises(ValueError, match="speaker"):
         model(torch.zeros(1, 1024), torch.tensor([3]))
     assert pad_to_hop(torch.zeros(2, 1000)).shape == (2, 1024)
-    half_hop = create_model("vqvae_audio", speakers=3, **TINY, downsamplings=5)  # the paper's 4 ms latents at 8 kHz
+    half_hop = create_model("vqvae_audio", speakers=3, **TINY, downsamplings=5)  # 4 ms latents at 8 kHz (64x at 16 kHz)
     assert half_hop.hop == 32 and half_hop.encode(wave).shape == (2, 32)
     assert half_hop.decode(half_hop.encode(wave[:1, :256]), speaker[:1]).shape == (1, 256)
 
