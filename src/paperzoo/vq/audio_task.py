@@ -15,6 +15,7 @@ rate, which ``paperzoo convert-speaker`` reads.
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from paperzoo.errors import ConfigError, DataError
 from paperzoo.io.audio import read_audio
 from paperzoo.engine.task import BaseTask
 from paperzoo.engine.data import step_loader
+from paperzoo.vq.audio import AudioVQVAE
 
 
 @dataclass
@@ -61,7 +63,8 @@ class Config(RunConfig):
     def validate(self) -> None:
         super().validate()
         d = self.data
-        downsamplings = self.model.options.get("downsamplings", 6)
+        default = inspect.signature(AudioVQVAE).parameters["downsamplings"].default  # one source for the 64x default
+        downsamplings = self.model.options.get("downsamplings", default)
         if isinstance(downsamplings, bool) or not isinstance(downsamplings, int) or not 1 <= downsamplings <= 10:
             raise ConfigError(f"model.options.downsamplings (stride-2 encoder convolutions) must be an integer in 1..10, "
                               f"got {downsamplings!r}")
