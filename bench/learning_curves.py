@@ -7,7 +7,7 @@ and its training speed (the median logged samples per second; compare speeds onl
 machine).
 
 Usage: python bench/learning_curves.py --name audioslots_capacity --metric val/si_snri --also val/loss \\
-           --runs "shipped=zoo:audioslots_fsdd2mix" "wider=runs/long/slots_big/<t>" [--note TEXT]
+           --runs "shipped=zoo:audioslots_fsdd2mix" "wider=runs/long/slots_big/<t>" [--note TEXT] [--until STEP]
 """
 
 from __future__ import annotations
@@ -62,7 +62,9 @@ def zoo_row(entry: str) -> dict:
 
 def markdown(results: dict) -> str:
     metric, also = results["metric"], results["also"]
-    steps = sorted({p["step"] for row in results["rows"].values() for p in row["curve"] if metric in p})
+    until = results.get("until")  # a stopped run beside a long one: show only the steps worth comparing
+    steps = sorted({p["step"] for row in results["rows"].values() for p in row["curve"]
+                    if metric in p and (until is None or p["step"] + 1 <= until)})
     header = ["run", "parameters", "samples / s", *[f"step {s + 1}" for s in steps]]
     lines = []
     for label, row in results["rows"].items():
@@ -72,7 +74,8 @@ def markdown(results: dict) -> str:
         lines.append([label, f"{row['parameters'] / 1e6:.2f} M",
                       f"{row['samples_per_s']:.0f}" if row["samples_per_s"] else "-", *cells])
     text = [f"Script `bench/learning_curves.py`: {metric}" + (f" ({also})" if also else "") + " by training step, "
-            "as each run logged it (validation set of its config); `-`: not reached (a stopped run) or not logged."]
+            "as each run logged it (validation set of its config); `-`: not reached (a stopped run) or not logged"
+            + (f"; steps up to {until} shown (the JSON keeps every step)." if until else ".")]
     runs = [f"- {label}: `{row['command']}` ({row['steps_done']} steps done; {row['source']})." for label, row in results["rows"].items()]
     return "\n\n".join([*text, "\n".join(runs), *([results["note"]] if results.get("note") else []), table(header, lines)])
 
@@ -84,7 +87,10 @@ def main(argv=None):
     p.add_argument("--also", help="a second metric shown in brackets, e.g. val/loss")
     p.add_argument("--runs", nargs="+", required=True, metavar="LABEL=RUN_DIR|zoo:ENTRY")
     p.add_argument("--note", default="", help="a reading of the curves, written under the table's header")
+    p.add_argument("--until", type=int, metavar="STEP", help="table columns up to this step only (the JSON keeps all)")
     args = p.parse_args(argv)
+    if args.until is not None and args.until < 1:
+        bad_input(f"--until takes a step >= 1; got {args.until}")
     rows = {}
     for spec in args.runs:
         label, sep, source = spec.partition("=")
@@ -93,7 +99,7 @@ def main(argv=None):
         rows[label] = zoo_row(source[4:]) if source.startswith("zoo:") else run_row(Path(source))
         if not any(args.metric in point for point in rows[label]["curve"]):
             bad_input(f"--runs: {source} logged no {args.metric}")
-    results = {"metric": args.metric, "also": args.also, "note": args.note, "rows": rows}
+    results = {"metric": args.metric, "also": args.also, "note": args.note, "until": args.until, "rows": rows}
     text = markdown(results)
     write_results(args.name, results, text)
     print(text)

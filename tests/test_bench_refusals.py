@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
     ("learning_curves.py", ["--name", "x", "--metric", "val/loss", "--runs", "a=no/such/run"], "not a training run"),
     ("learning_curves.py", ["--name", "x", "--metric", "val/loss", "--runs", "a=zoo:no_such_entry"], "unknown zoo entry"),
     ("learning_curves.py", ["--name", "x", "--metric", "val/nothing", "--runs", "a=zoo:margin_cifar10"], "logged no val/nothing"),
+    ("learning_curves.py", ["--name", "x", "--metric", "val/loss", "--until", "0", "--runs", "a=zoo:margin_cifar10"], "--until takes a step"),
 ])
 def test_bad_bench_flags_are_one_line_errors_with_status_2(script, args, says, capsys, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "bench"))  # the scripts' own helpers (_results, ...)
@@ -64,3 +65,7 @@ def test_learning_curves_tabulate_each_run_at_its_own_steps(tmp_path, monkeypatc
     assert [row["parameters"] for row in written["payload"]["rows"].values()] == [6, 10]  # weights only
     assert table_rows == ["| long | 0.00 M | 30 | 1.50 | 2.50 |", "| short | 0.00 M | 50 | 0.50 | - |"], table_rows
     assert "(200 steps done" in written["text"] and "(100 steps done" in written["text"]
+    bench.main(["--name", "curves_test", "--metric", "val/si_snri", "--until", "100", "--runs", *runs])
+    table_rows = [line for line in written["text"].splitlines() if line.startswith("| long") or line.startswith("| short")]
+    assert table_rows == ["| long | 0.00 M | 30 | 1.50 |", "| short | 0.00 M | 50 | 0.50 |"], table_rows
+    assert [p["step"] for p in written["payload"]["rows"]["long"]["curve"] if "val/si_snri" in p] == [99, 199]  # JSON whole
