@@ -129,9 +129,12 @@ class AudioVQVAE(nn.Module):
     @torch.no_grad()
     def decode(self, codes: torch.Tensor, speaker: torch.Tensor, *, temperature: float = 1.0,
                generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
-        """Codes (B, L) and speaker ids (B,) -> waveforms (B, L x hop) by fast WaveNet generation."""
-        c = self.upsample(self.quantizer.lookup(codes))
-        samples = self.decoder.generate(c.shape[-1], c, speaker, temperature=temperature, generator=generator, progress=progress)
+        """Codes (B, L) and speaker ids (B,) -> waveforms (B, L x hop) by fast WaveNet generation (the latents
+        are handed over at their own rate: the decoder repeats them block by block, in bounded memory)."""
+        z = self.quantizer.lookup(codes)
+        z = self.context(z) if self.context is not None else z
+        samples = self.decoder.generate(z.shape[-1] * self.hop, z, speaker, c_hop=self.hop, temperature=temperature,
+                                        generator=generator, progress=progress)
         return mu_law_decode(samples)
 
     @torch.no_grad()

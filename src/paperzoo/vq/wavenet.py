@@ -33,6 +33,10 @@ import torch.nn.functional as F
 from torch import nn
 
 
+GENERATION_BLOCK = 2048  # steps per generation block: at the shipped decoder's size (16 layers, 2 x 64 gate channels)
+# one block's conditioning is 17 MB per sequence (twice that while handed to the compiled loop) and its noise 2 MB
+
+
 class ResidualLayer(nn.Module):
     def __init__(self, residual: int, gate: int, skip: int, dilation: int, local_channels: int, global_classes: int):
         super().__init__()
@@ -79,13 +83,14 @@ class WaveNet(nn.Module):
     def receptive_field(self) -> int:
         return sum(layer.dilation for layer in self.layers) + 1
 
-    def _check(self, c, g, batch: int, length: int):
+    def _check(self, c, g, batch: int, length: int, c_hop: int = 1):
         if (c is None) != (self.local_channels == 0):
             raise ValueError("local conditioning c must be given exactly when the WaveNet was built with local_channels")
         if (g is None) != (self.global_classes == 0):
             raise ValueError("global conditioning g must be given exactly when the WaveNet was built with global_classes")
-        if c is not None and (c.shape[0] != batch or c.shape[-1] < length):
-            raise ValueError(f"local conditioning {tuple(c.shape)} does not cover a batch of {batch} x {length} steps")
+        if c is not None and (c.shape[0] != batch or c.shape[-1] * c_hop < length):
+            raise ValueError(f"local conditioning {tuple(c.shape)} (one column per {c_hop} steps) does not cover a batch of "
+                             f"{batch} x {length} steps")
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None, g: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher forcing: logits[:, :, t] predict x[:, t] from x[:, :t] (and c, g)."""
@@ -100,63 +105,97 @@ class WaveNet(nn.Module):
         return self.out(skips)
 
     @torch.no_grad()
-    def generate(self, length: int, c: torch.Tensor | None = None, g: torch.Tensor | None = None, *, batch: int | None = None,
-                 temperature: float = 1.0, generator: torch.Generator | None = None, progress: bool = False,
-                 compiled: bool = True) -> torch.Tensor:
+    def generate(self, length: int, c: torch.Tensor | None = None, g: torch.Tensor | None = None, *, c_hop: int = 1,
+                 batch: int | None = None, temperature: float = 1.0, generator: torch.Generator | None = None,
+                 progress: bool = False, compiled: bool = True, block: int = GENERATION_BLOCK) -> torch.Tensor:
         """(B, length) samples, one column per step with per-layer queues (fast generation); ``progress``
         shows a bar on stderr when it is a terminal (generation is sequential: long inputs take a while).
+        ``c`` may hold one column per ``c_hop`` steps (each used for ``c_hop`` steps: the VQ-VAE's latents);
+        every layer's conditioning V c + U g is computed at that rate and repeated one block of ``block``
+        steps at a time, and the Gumbel noise is drawn per block, so memory grows with the length only by
+        1 / c_hop of the conditioning (a minute of 8 kHz audio took 12.5 GB when both were built for every
+        step at once).
         On the CPU the loop runs compiled (``wavenet_cpu``) unless ``compiled=False`` (the torch loop, any device)."""
         from tqdm import tqdm
 
         b = batch or (c.shape[0] if c is not None else g.shape[0] if g is not None else 1)
-        self._check(c, g, b, length)
+        self._check(c, g, b, length, c_hop)
         device = self.embed.weight.device
-        noise = _gumbel(b, length, self.classes, generator, device)
-        bar = dict(total=length, desc="generating", unit="sample", unit_scale=True, leave=False, disable=None if progress else True)
         if compiled and device.type == "cpu":  # the same loop compiled (wavenet_cpu): ~30x faster than stepping torch
             from paperzoo.vq import wavenet_cpu
 
-            with tqdm(**bar) as progress_bar:  # None: only on a terminal
-                out = wavenet_cpu.generate(self, length, [layer.conditioning(c, g) for layer in self.layers],
-                                           noise.numpy(), temperature, progress_bar)
-            return torch.from_numpy(out)
-        conds = [_per_step(layer.conditioning(c, g), length) for layer in self.layers]  # (T, B, 2 gate) or None
-        taps = [(layer.conv.weight[..., 0], layer.conv.weight[..., 1], layer.conv.bias, layer.res.weight[..., 0], layer.res.bias,
-                 layer.skip.weight[..., 0], layer.skip.bias) for layer in self.layers]
-        head = [m for m in self.out if isinstance(m, nn.Conv1d)]
-        queues = [torch.zeros(layer.dilation, b, self.embed.embedding_dim, device=device, dtype=self.embed.weight.dtype)
-                  for layer in self.layers]
-        prev = torch.full((b,), self.start, dtype=torch.long, device=device)
-        out = torch.empty(b, length, dtype=torch.long, device=device)
-        for t in tqdm(range(length), **bar):
-            h = self.embed(prev)  # (B, R): this step's input to the first layer
-            skips = 0.0
-            for layer, queue, cond, (w_past, w_now, bias, w_res, b_res, w_skip, b_skip) in zip(self.layers, queues, conds, taps):
-                slot = t % layer.dilation
-                past = queue[slot].clone()  # the layer's input d steps ago (zeros before the start)
-                queue[slot] = h
-                pre = F.linear(past, w_past) + F.linear(h, w_now, bias)
-                if cond is not None:
-                    pre = pre + cond[t]
-                z = layer.gated(pre.unsqueeze(-1)).squeeze(-1)
-                h = h + F.linear(z, w_res, b_res)
-                skips = skips + F.linear(z, w_skip, b_skip)
-            logits = F.linear(F.relu(F.linear(F.relu(skips), head[0].weight[..., 0], head[0].bias)), head[1].weight[..., 0], head[1].bias)
-            prev = (logits / temperature + noise[:, t]).argmax(-1)
-            out[:, t] = prev
-        return out
+            sampler = wavenet_cpu.CompiledSampler(self, b, length)
+        else:
+            sampler = _TorchSampler(self, b, length)
+        bar = dict(total=length, desc="generating", unit="sample", unit_scale=True, leave=False, disable=None if progress else True)
+        # V c + U g at c's own rate (a 1x1 conv commutes with repeating columns): 1 / c_hop of the memory
+        conds = [layer.conditioning(c, g) for layer in self.layers]
+        with tqdm(**bar) as progress_bar:  # disable=None: only on a terminal
+            for t0, noise in zip(range(0, length, block), _gumbel_blocks(b, length, self.classes, generator, device, block)):
+                t1 = t0 + noise.shape[1]
+                sampler.run(t0, [_columns(cond, c_hop, t0, t1) if c is not None else cond for cond in conds], noise, temperature)
+                progress_bar.update(noise.shape[1])
+        return torch.as_tensor(sampler.out)
 
     @torch.no_grad()
-    def generate_naive(self, length: int, c: torch.Tensor | None = None, g: torch.Tensor | None = None, *, batch: int | None = None,
-                       temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    def generate_naive(self, length: int, c: torch.Tensor | None = None, g: torch.Tensor | None = None, *, c_hop: int = 1,
+                       batch: int | None = None, temperature: float = 1.0, generator: torch.Generator | None = None,
+                       block: int = GENERATION_BLOCK) -> torch.Tensor:
         """The same samples as ``generate`` by a full forward pass per step (slow; for checking)."""
         b = batch or (c.shape[0] if c is not None else g.shape[0] if g is not None else 1)
-        noise = _gumbel(b, length, self.classes, generator, self.embed.weight.device)
+        self._check(c, g, b, length, c_hop)
+        noise = torch.cat(list(_gumbel_blocks(b, length, self.classes, generator, self.embed.weight.device, block)), 1)
+        c = _columns(c, c_hop, 0, length)
         out = torch.zeros(b, length, dtype=torch.long, device=self.embed.weight.device)
         for t in range(length):
             logits = self.forward(out[:, : t + 1], c, g)[..., t]  # column t depends only on out[:, :t]
             out[:, t] = (logits / temperature + noise[:, t]).argmax(-1)
         return out
+
+
+class _TorchSampler:
+    """The queue algorithm stepped with torch calls (any device), resumed block by block like ``CompiledSampler``."""
+
+    def __init__(self, net: WaveNet, batch: int, length: int):
+        device, dtype = net.embed.weight.device, net.embed.weight.dtype
+        self.net = net
+        self.taps = [(layer.conv.weight[..., 0], layer.conv.weight[..., 1], layer.conv.bias, layer.res.weight[..., 0], layer.res.bias,
+                      layer.skip.weight[..., 0], layer.skip.bias) for layer in net.layers]
+        self.head = [m for m in net.out if isinstance(m, nn.Conv1d)]
+        self.queues = [torch.zeros(layer.dilation, batch, net.embed.embedding_dim, device=device, dtype=dtype) for layer in net.layers]
+        self.prev = torch.full((batch,), net.start, dtype=torch.long, device=device)
+        self.out = torch.empty(batch, length, dtype=torch.long, device=device)
+
+    def run(self, t0: int, conds: list, noise: torch.Tensor, temperature: float) -> None:
+        n = noise.shape[1]
+        conds = [_per_step(cond, n) for cond in conds]  # (n, B, 2 gate) or None
+        hidden, logits_layer = self.head
+        for i in range(n):
+            t = t0 + i
+            h = self.net.embed(self.prev)  # (B, R): this step's input to the first layer
+            skips = 0.0
+            for layer, queue, cond, (w_past, w_now, bias, w_res, b_res, w_skip, b_skip) in zip(self.net.layers, self.queues, conds, self.taps):
+                slot = t % layer.dilation
+                past = queue[slot].clone()  # the layer's input d steps ago (zeros before the start)
+                queue[slot] = h
+                pre = F.linear(past, w_past) + F.linear(h, w_now, bias)
+                if cond is not None:
+                    pre = pre + cond[i]
+                z = layer.gated(pre.unsqueeze(-1)).squeeze(-1)
+                h = h + F.linear(z, w_res, b_res)
+                skips = skips + F.linear(z, w_skip, b_skip)
+            logits = F.linear(F.relu(F.linear(F.relu(skips), hidden.weight[..., 0], hidden.bias)), logits_layer.weight[..., 0],
+                              logits_layer.bias)
+            self.prev = (logits / temperature + noise[:, i]).argmax(-1)
+            self.out[:, t] = self.prev
+
+
+def _columns(c: torch.Tensor | None, hop: int, t0: int, t1: int) -> torch.Tensor | None:
+    """Conditioning of steps t0 .. t1 - 1 (B, C, t1 - t0) from ``c`` holding one column per ``hop`` steps."""
+    if c is None or hop == 1:
+        return None if c is None else c[..., t0:t1]
+    first = t0 // hop
+    return c[..., first : (t1 - 1) // hop + 1].repeat_interleave(hop, dim=-1)[..., t0 - first * hop : t1 - first * hop]
 
 
 def _per_step(cond, length: int) -> torch.Tensor | None:
@@ -166,6 +205,13 @@ def _per_step(cond, length: int) -> torch.Tensor | None:
     if cond.shape[-1] == 1:  # global only: the same at every step
         cond = cond.expand(-1, -1, length)
     return cond[..., :length].permute(2, 0, 1).contiguous()
+
+
+def _gumbel_blocks(batch: int, length: int, classes: int, generator: torch.Generator | None, device, block: int):
+    """Gumbel noise (B, n, classes) for each block of ``block`` steps, drawn block after block (for one
+    sequence the same stream as drawing all steps at once)."""
+    for t0 in range(0, length, block):
+        yield _gumbel(batch, min(block, length - t0), classes, generator, device)
 
 
 def _gumbel(batch: int, length: int, classes: int, generator: torch.Generator | None, device) -> torch.Tensor:

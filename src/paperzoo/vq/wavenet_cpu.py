@@ -3,8 +3,9 @@
 One sample of the FSDD decoder costs ~135k multiply-adds but ~170 small torch calls; at a few
 microseconds of dispatch each, the calls, not the arithmetic, set the speed (~600 samples/s, 0.08x
 real time at 8 kHz). Here the whole per-step loop (every layer's column, the output head, Gumbel-max
-sampling) runs as machine code over preallocated arrays, and the caller resumes it chunk by chunk to
-show progress. The arithmetic is the torch loop's; the summation order is not (fastmath lets the
+sampling) runs as machine code over preallocated arrays; ``CompiledSampler`` keeps the queues between
+calls, so the caller feeds it one block of conditioning and noise at a time (bounded memory, progress
+after each block). The arithmetic is the torch loop's; the summation order is not (fastmath lets the
 compiler vectorise the dot products), so the samples equal the torch loop's in float64 and, in
 float32, up to a rare flip of a near-tie in the argmax (tested).
 """
@@ -20,8 +21,10 @@ import torch
 def _steps(t0, t1, prev, queues, out, embed, cond, w_in, b_in, w_out, b_out, dilations, w_hidden, b_hidden, w_logits,
            b_logits, noise, temperature, one):  # pragma: no cover - compiled
     """Steps t0 .. t1 - 1 for every batch row, updating ``prev`` (B,), ``queues`` (L, B, max dilation, R)
-    and ``out`` (B, T) in place (``one``: 1 in the weights' dtype, so no step promotes float32 to float64). Per layer l: ``w_in[l]`` (2 gate, 2 R) = [tap t - d | tap t] of the
-    dilated conv, ``w_out[l]`` (R + S, gate) = [residual; skip] 1x1 convs; ``cond`` (L, B, T or 1, 2 gate)."""
+    and ``out`` (B, T) in place (``one``: 1 in the weights' dtype, so no step promotes float32 to float64).
+    Per layer l: ``w_in[l]`` (2 gate, 2 R) = [tap t - d | tap t] of the dilated conv, ``w_out[l]`` (R + S,
+    gate) = [residual; skip] 1x1 convs. ``cond`` (L, B, t1 - t0 or 1, 2 gate) and ``noise`` (B, t1 - t0,
+    classes) hold this block only: step t reads column t - t0."""
     layers, two_gate, two_res = w_in.shape
     res, gate = two_res // 2, two_gate // 2
     skip = w_out.shape[1] - res
@@ -41,7 +44,7 @@ def _steps(t0, t1, prev, queues, out, embed, cond, w_in, b_in, w_out, b_out, dil
                     x[i] = queue[i]
                     x[res + i] = h[i]
                     queue[i] = h[i]
-                c = cond[layer, b, t if cond.shape[2] > 1 else 0]
+                c = cond[layer, b, t - t0 if cond.shape[2] > 1 else 0]
                 for o in range(two_gate):
                     acc = b_in[layer, o] + c[o]
                     for i in range(two_res):
@@ -71,41 +74,47 @@ def _steps(t0, t1, prev, queues, out, embed, cond, w_in, b_in, w_out, b_out, dil
                 acc = b_logits[o]
                 for i in range(hidden.shape[0]):
                     acc += w_logits[o, i] * hidden[i]
-                score = acc / temperature + noise[b, t, o]
+                score = acc / temperature + noise[b, t - t0, o]
                 if score > best:
                     best, choice = score, o
             prev[b] = choice
             out[b, t] = choice
 
 
-def generate(net, length: int, conds: list, noise: np.ndarray, temperature: float, progress=None, chunk: int = 2000) -> np.ndarray:
-    """(B, length) class indices from ``net`` (a ``WaveNet`` on the CPU). ``conds``: each layer's
-    conditioning, a (B, 2 gate, >= length or 1) tensor, or 0.0 when unconditioned; ``noise``: (B, length,
-    classes) Gumbel noise; ``progress``: a tqdm bar (or None), advanced after every ``chunk`` steps."""
-    def arr(x):
-        return np.ascontiguousarray(x.detach().numpy())
+class CompiledSampler:
+    """Generation state of ``net`` (a ``WaveNet`` on the CPU) for ``batch`` sequences of ``length`` steps:
+    the weights as arrays, each layer's queue, the last sample and the output, resumed block by block."""
 
-    layers = list(net.layers)
-    b = noise.shape[0]
-    dtype = net.embed.weight.dtype
-    if isinstance(conds[0], torch.Tensor):
-        cond = np.stack([arr(c[..., :length].expand(b, -1, -1).to(dtype).transpose(1, 2)) for c in conds])
-    else:
-        cond = np.zeros((len(layers), b, 1, layers[0].conv.out_channels), arr(net.embed.weight).dtype)
-    w_in = np.stack([arr(torch.cat([layer.conv.weight[..., 0], layer.conv.weight[..., 1]], 1)) for layer in layers])
-    w_out = np.stack([arr(torch.cat([layer.res.weight[..., 0], layer.skip.weight[..., 0]])) for layer in layers])
-    b_in = np.stack([arr(layer.conv.bias) for layer in layers])
-    b_out = np.stack([arr(torch.cat([layer.res.bias, layer.skip.bias])) for layer in layers])
-    hidden, logits = [m for m in net.out if hasattr(m, "weight")]
-    weights = (arr(net.embed.weight), cond, w_in, b_in, w_out, b_out, np.array([layer.dilation for layer in layers], np.int64),
-               arr(hidden.weight[..., 0]), arr(hidden.bias), arr(logits.weight[..., 0]), arr(logits.bias))
-    queues = np.zeros((len(layers), b, max(layer.dilation for layer in layers), net.embed.embedding_dim), cond.dtype)
-    prev = np.full(b, net.start, np.int64)
-    out = np.empty((b, length), np.int64)
-    noise = np.ascontiguousarray(noise, dtype=cond.dtype)
-    for t0 in range(0, length, chunk):
-        t1 = min(length, t0 + chunk)
-        _steps(t0, t1, prev, queues, out, *weights, noise, cond.dtype.type(temperature), cond.dtype.type(1))
-        if progress is not None:
-            progress.update(t1 - t0)
-    return out
+    def __init__(self, net, batch: int, length: int):
+        layers = list(net.layers)
+        self.torch_dtype = net.embed.weight.dtype
+        self.dtype = _array(net.embed.weight).dtype
+        self.gate2 = layers[0].conv.out_channels
+        self.embed = _array(net.embed.weight)
+        hidden, logits = [m for m in net.out if hasattr(m, "weight")]
+        self.weights = (  # _steps' arguments after cond, in order
+            np.stack([_array(torch.cat([layer.conv.weight[..., 0], layer.conv.weight[..., 1]], 1)) for layer in layers]),
+            np.stack([_array(layer.conv.bias) for layer in layers]),
+            np.stack([_array(torch.cat([layer.res.weight[..., 0], layer.skip.weight[..., 0]])) for layer in layers]),
+            np.stack([_array(torch.cat([layer.res.bias, layer.skip.bias])) for layer in layers]),
+            np.array([layer.dilation for layer in layers], np.int64),
+            _array(hidden.weight[..., 0]), _array(hidden.bias), _array(logits.weight[..., 0]), _array(logits.bias))
+        self.queues = np.zeros((len(layers), batch, max(layer.dilation for layer in layers), net.embed.embedding_dim), self.dtype)
+        self.prev = np.full(batch, net.start, np.int64)
+        self.out = np.empty((batch, length), np.int64)
+
+    def run(self, t0: int, conds: list, noise: torch.Tensor, temperature: float) -> None:
+        """Steps t0 .. t0 + n - 1: ``conds`` each layer's conditioning of these steps, a (B, 2 gate, n or 1)
+        tensor, or 0.0 when unconditioned; ``noise`` (B, n, classes) Gumbel noise."""
+        b, n = noise.shape[:2]
+        if isinstance(conds[0], torch.Tensor):
+            cond = np.stack([_array(c.expand(b, -1, -1).to(self.torch_dtype).transpose(1, 2)) for c in conds])
+        else:
+            cond = np.zeros((len(conds), b, 1, self.gate2), self.dtype)
+        noise = np.ascontiguousarray(noise.numpy(), dtype=self.dtype)
+        _steps(t0, t0 + n, self.prev, self.queues, self.out, self.embed, cond, *self.weights, noise, self.dtype.type(temperature),
+               self.dtype.type(1))
+
+
+def _array(x: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(x.detach().numpy())
