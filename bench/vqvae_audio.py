@@ -86,6 +86,11 @@ def conversion_set(test, speakers: int, n: int) -> torch.Tensor:
     return torch.tensor(chosen)
 
 
+def heard_digits(judge, waves: torch.Tensor) -> list[int]:
+    """How often the judge answers each digit: a judge that drifts to one answer on decoded audio shows here."""
+    return [int(n) for n in torch.bincount(predict(judge, waves), minlength=10)]
+
+
 def bits_with_other_codes(model, test, crop: int) -> float:
     """Test cross-entropy (bits / sample) of the first ``crop`` samples decoded with the codes of another
     recording (the batch rolled by one): against the own-codes value, how much the decoder reads the latents."""
@@ -162,7 +167,7 @@ def main(argv=None):
     real_test = fixed(test.waves, JUDGE_SAMPLES)
     noise = torch.randn(len(real_test), JUDGE_SAMPLES, generator=torch.Generator().manual_seed(0)) * 0.1
     judges = {"digit_real": accuracy(digit_judge, real_test, test.digits), "speaker_real": accuracy(speaker_judge, real_test, test.speakers),
-              "digit_white_noise": [int(d) for d in torch.bincount(predict(digit_judge, noise), minlength=10)]}
+              "digit_white_noise": heard_digits(digit_judge, noise)}
 
     chosen = conversion_set(test, len(speakers), args.convert)
     source = fixed(test.waves[chosen], JUDGE_SAMPLES)
@@ -170,6 +175,7 @@ def main(argv=None):
     target = (src_spk + 1 + torch.arange(len(chosen)) % (len(speakers) - 1)) % len(speakers)
     forced = teacher_forced(model, source, src_spk, generator=torch.Generator().manual_seed(0))
     conversion = {"n": len(chosen), "digits": [int(d) for d in torch.bincount(digits, minlength=10)],
+                  "digit_answers_real": heard_digits(digit_judge, source), "digit_answers_teacher_forced": heard_digits(digit_judge, forced),
                   "digit_real_subset": accuracy(digit_judge, source, digits),
                   "digit_teacher_forced": accuracy(digit_judge, forced, digits),
                   "speaker_teacher_forced_is_source": accuracy(speaker_judge, forced, src_spk), "by_temperature": {}}
@@ -184,6 +190,7 @@ def main(argv=None):
         conv_speaker = predict(speaker_judge, converted)
         conversion["by_temperature"][str(temperature)] = {
             "digit_reconstructed": accuracy(digit_judge, reconstructed, digits),
+            "digit_answers_reconstructed": heard_digits(digit_judge, reconstructed),
             "digit_converted": accuracy(digit_judge, converted, digits),
             "speaker_reconstructed_is_source": accuracy(speaker_judge, reconstructed, src_spk),
             "speaker_converted_is_target": float((conv_speaker == target).float().mean()),
@@ -235,10 +242,13 @@ def main(argv=None):
          f"{100 * c['digit_real_subset']:.1f}%"],
         ["digit judge on teacher-forced samples (true past, own speaker)", f"{100 * c['digit_teacher_forced']:.1f}%"],
         ["speaker judge: teacher-forced samples heard as the source speaker", f"{100 * c['speaker_teacher_forced_is_source']:.1f}%"],
+        ["digit judge's answers 0-9 (counts): real sources / teacher-forced",
+         " ".join(map(str, c["digit_answers_real"])) + " / " + " ".join(map(str, c["digit_answers_teacher_forced"]))],
     ]
     for temperature, r in c["by_temperature"].items():
         rows += [
             [f"T = {temperature}: digit judge on reconstructions (own speaker, free-running)", f"{100 * r['digit_reconstructed']:.1f}%"],
+            [f"T = {temperature}: digit judge's answers 0-9 on reconstructions (counts)", " ".join(map(str, r["digit_answers_reconstructed"]))],
             [f"T = {temperature}: digit judge on conversions (other speaker): content kept", f"{100 * r['digit_converted']:.1f}%"],
             [f"T = {temperature}: speaker judge: reconstruction heard as the source speaker", f"{100 * r['speaker_reconstructed_is_source']:.1f}%"],
             [f"T = {temperature}: speaker judge: conversion heard as the target speaker", f"{100 * r['speaker_converted_is_target']:.1f}%"],
