@@ -72,6 +72,34 @@ def test_train_evaluate_and_predict(tmp_path, shapes, cli):
     assert code == 2 and "neither a run directory" in err
 
 
+def test_reading_chosen_frames_converts_and_keeps_only_those(shapes, monkeypatch):
+    """A long video read for a few views must not hold every frame: only the wanted ones (and the last
+    decodable frame, the target of indices past the end) are converted to RGB."""
+    import numpy as np
+
+    import paperzoo.io.video as video_io
+
+    video = next((shapes / "videos" / "left").iterdir())
+    whole = video_io.read_video(video)
+    converted = []
+    real = video_io.VideoReformatter
+
+    class Counting:  # the compiled converter cannot be subclassed: wrapped
+        def __init__(self):
+            self.inner = real()
+
+        def reformat(self, frame, *args, **kwargs):
+            converted.append(1)
+            return self.inner.reformat(frame, *args, **kwargs)
+
+    monkeypatch.setattr(video_io, "VideoReformatter", Counting)
+    np.testing.assert_array_equal(video_io.read_video(video, [5, 2, 2, 3]), whole[[5, 2, 2, 3]])
+    assert len(converted) == 3  # frames 2, 3 and 5
+    converted.clear()
+    np.testing.assert_array_equal(video_io.read_video(video, [1, 99]), whole[[1, len(whole) - 1]])
+    assert len(converted) == 2  # frame 1 and the last frame
+
+
 def test_damaged_training_videos_are_skipped_with_a_warning(tmp_path, shapes, capsys):
     import shutil
 
@@ -183,6 +211,27 @@ def test_flow_models_train_from_the_flow_cache_and_predict(tmp_path, shapes, cli
     code, out, err = cli("predict", video, "--model", run, "--json", "--k", "3")
     assert code == 0, err
     assert len(json.loads(out)) == 3
+    # predict reads only the frames its views use and the flow of only those pairs: the same scores as
+    # decoding every frame and computing every flow field (how it worked before)
+    import numpy as np
+    import torch
+
+    import paperzoo
+    from paperzoo.io.video import read_video
+    from paperzoo.video.predict import flow_as_trained
+    from paperzoo.video.transforms import multi_view_scores
+
+    predictor, frames = paperzoo.load(run), read_video(video)
+    view = predictor.view
+    flow = flow_as_trained(frames, view.flow_kind, predictor.flow_method, predictor.flow_format) if view.flow_kind else None
+
+    def read_all(idx):
+        return (frames[idx] if "rgb" in view.inputs else None, flow[np.minimum(idx, len(flow) - 1)] if flow is not None else None)
+
+    whole = multi_view_scores(predictor.fast, read_all, len(frames), frames=view.frames, rate=view.rate, crop_size=view.crop,
+                              short_side=view.short_side, clips=3, crops=1, segments=view.segments, **view.normalization)
+    torch.testing.assert_close(predictor.scores(video, clips=3), whole)
+    torch.testing.assert_close(predictor.scores(frames, clips=3), whole)
 
 
 def test_bad_flow_settings_are_config_errors(tmp_path, shapes, cli):

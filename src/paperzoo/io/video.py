@@ -76,8 +76,9 @@ def video_info(path: str | Path) -> VideoInfo:
 def read_video(path: str | Path, indices: Sequence[int] | None = None) -> np.ndarray:
     """(T, H, W, 3) uint8 RGB frames: all of them, or those at ``indices`` (any order, repeats allowed).
 
-    Indices past the last decodable frame are clamped to it (a container's frame count can be
-    one or two more than what decodes).
+    With ``indices`` only the wanted frames are converted and kept while decoding (a long video costs
+    decoding time, not memory), and decoding stops after the last one. Indices past the last decodable
+    frame are clamped to it (a container's frame count can be one or two more than what decodes).
     """
     path = Path(path)
     if path.is_dir():
@@ -85,24 +86,31 @@ def read_video(path: str | Path, indices: Sequence[int] | None = None) -> np.nda
     wanted = None if indices is None else np.asarray(indices, dtype=np.int64)
     if wanted is not None and (wanted.size == 0 or wanted.min() < 0):
         raise DataError(f"{path}: frame indices must be a non-empty list of non-negative integers")
+    keep = None if wanted is None else set(wanted.tolist())
     last = None if wanted is None else int(wanted.max())
-    frames: list[np.ndarray] = []
+    kept: dict[int, np.ndarray] = {}
+    decoded, latest = 0, None
     container = _open(path)
     rgb = VideoReformatter()  # one colour converter per video: frame.to_ndarray(format=...) builds one per frame (6x slower)
     try:
-        for frame in container.decode(video=0):
-            frames.append(rgb.reformat(frame, format="rgb24").to_ndarray())
-            if last is not None and len(frames) > last:
-                break
-    except (av.error.FFmpegError, ValueError) as exc:
-        if not frames:  # a damaged tail after good frames still yields what decoded
-            raise DataError(f"{path}: cannot decode ({_first_line(exc)})") from None
+        try:
+            for frame in container.decode(video=0):
+                if keep is None or decoded in keep:
+                    kept[decoded] = rgb.reformat(frame, format="rgb24").to_ndarray()
+                decoded, latest = decoded + 1, frame
+                if last is not None and decoded > last:
+                    break
+        except (av.error.FFmpegError, ValueError) as exc:
+            if not decoded:  # a damaged tail after good frames still yields what decoded
+                raise DataError(f"{path}: cannot decode ({_first_line(exc)})") from None
+        if decoded and decoded - 1 not in kept and last is not None and last >= decoded:  # the clamp target
+            kept[decoded - 1] = rgb.reformat(latest, format="rgb24").to_ndarray()
     finally:
         container.close()
-    if not frames:
+    if not decoded:
         raise DataError(f"{path}: the video has no frames")
-    video = np.stack(frames)
-    return video if wanted is None else video[np.minimum(wanted, len(video) - 1)]
+    order = range(decoded) if wanted is None else np.minimum(wanted, decoded - 1)
+    return np.stack([kept[int(i)] for i in order])
 
 
 def frame_folder_length(folder: Path) -> int:

@@ -17,8 +17,9 @@ from paperzoo.errors import InvalidArgumentError
 from paperzoo.io.bundle import Bundle, Pretrained
 from paperzoo.video.base import InputSpec
 from paperzoo.video.speed import optimize_for_inference
+from paperzoo.io.video import video_info
 from paperzoo.video.flow import compute_flow, dequantize, quantize, read_frames
-from paperzoo.video.transforms import multi_view_scores
+from paperzoo.video.transforms import multi_view_scores, sample_view
 
 
 def flow_as_trained(frames: np.ndarray, kind: str, method: str, fmt: str) -> np.ndarray:
@@ -51,23 +52,32 @@ class VideoPredictor(Pretrained):
         """(num_classes,) probabilities averaged over ``clips`` x ``crops`` views."""
         if clips < 1 or crops not in (1, 3):
             raise InvalidArgumentError(f"clips must be >= 1 and crops 1 or 3, got {clips} and {crops}")
+        view = self.view
         if isinstance(path_or_frames, (str, Path)):
-            frames = read_frames(path_or_frames)
+            total = video_info(path_or_frames).num_frames
         else:
             frames = np.asarray(path_or_frames)
             if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
                 raise InvalidArgumentError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
-        view, flow = self.view, None
-        if view.flow_kind is not None:  # computed in memory as training saw it
-            if len(frames) < 2:
-                raise InvalidArgumentError("a flow model needs at least 2 frames")
-            flow = flow_as_trained(frames, view.flow_kind, self.flow_method, self.flow_format)
+            total = len(frames)
+        if view.flow_kind is not None and total < 2:
+            raise InvalidArgumentError("a flow model needs at least 2 frames")
+        # only the frames the views use are read, and the flow only of the pairs they use (each flow field
+        # depends on its two frames alone): a long video costs decoding time, not memory
+        clips_at = sample_view(total, view.frames, view.rate, view.segments, "uniform", num_clips=clips)
+        used = np.unique(np.concatenate(clips_at))
+        pairs = np.minimum(used, total - 2) if view.flow_kind is not None else np.array([], np.int64)
+        needed = np.unique(np.concatenate([used if "rgb" in view.inputs else [], pairs, pairs + 1]).astype(np.int64))
+        at = {int(f): k for k, f in enumerate(needed)}
+        loaded = read_frames(path_or_frames, needed) if isinstance(path_or_frames, (str, Path)) else frames[needed]
+        flow = {int(p): flow_as_trained(loaded[[at[int(p)], at[int(p) + 1]]], view.flow_kind, self.flow_method,
+                                        self.flow_format)[0] for p in np.unique(pairs)}
 
         def read(idx):
-            return (frames[idx] if "rgb" in view.inputs else None,
-                    flow[np.minimum(idx, len(flow) - 1)] if flow is not None else None)
+            return (loaded[[at[int(i)] for i in idx]] if "rgb" in view.inputs else None,
+                    np.stack([flow[min(int(i), total - 2)] for i in idx]) if flow else None)
 
-        return multi_view_scores(self.fast, read, len(frames), frames=view.frames, rate=view.rate, crop_size=view.crop,
+        return multi_view_scores(self.fast, read, total, frames=view.frames, rate=view.rate, crop_size=view.crop,
                                  short_side=view.short_side, clips=clips, crops=crops, segments=view.segments,
                                  **view.normalization)
 
