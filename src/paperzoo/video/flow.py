@@ -224,10 +224,9 @@ def find_videos(folder: str | Path) -> list[Path]:
     return sorted(found)
 
 
-def read_frames(path: str | Path, indices=None) -> np.ndarray:
-    """The RGB frames (all, or those at ``indices``) of a video file or an ``img_*.jpg`` frame folder."""
-    path = Path(path)
-    return read_frame_folder(path, indices) if path.is_dir() else read_video(path, indices)
+def read_frames(path: str | Path) -> np.ndarray:
+    """All RGB frames of a video file or an ``img_*.jpg`` frame folder."""
+    return read_video(path)  # read_video reads frame folders too
 
 
 def build_flow_cache(videos: list[Path], folders: list[Path], *, method: str = "farneback", warped: bool = False,

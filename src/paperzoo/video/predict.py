@@ -16,9 +16,9 @@ import torch
 from paperzoo.errors import InvalidArgumentError
 from paperzoo.io.bundle import Bundle, Pretrained
 from paperzoo.video.base import InputSpec
+from paperzoo.io.video import read_video, video_info
 from paperzoo.video.speed import optimize_for_inference
-from paperzoo.io.video import video_info
-from paperzoo.video.flow import compute_flow, dequantize, quantize, read_frames
+from paperzoo.video.flow import compute_flow, dequantize, quantize
 from paperzoo.video.transforms import multi_view_scores, sample_view
 
 
@@ -69,7 +69,7 @@ class VideoPredictor(Pretrained):
         pairs = np.minimum(used, total - 2) if view.flow_kind is not None else np.array([], np.int64)
         needed = np.unique(np.concatenate([used if "rgb" in view.inputs else [], pairs, pairs + 1]).astype(np.int64))
         at = {int(f): k for k, f in enumerate(needed)}
-        loaded = read_frames(path_or_frames, needed) if isinstance(path_or_frames, (str, Path)) else frames[needed]
+        loaded = read_video(path_or_frames, needed) if isinstance(path_or_frames, (str, Path)) else frames[needed]
         flow = {int(p): flow_as_trained(loaded[[at[int(p)], at[int(p) + 1]]], view.flow_kind, self.flow_method,
                                         self.flow_format)[0] for p in np.unique(pairs)}
 
