@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -176,6 +177,64 @@ def test_loss_section_defaults_to_the_papers_mse_and_rejects_a_negative_weight()
     assert load_config("separation/audioslots_fsdd2mix", ["loss.magnitude_weight=1.5"]).loss.magnitude_weight == 1.5
     with pytest.raises(ConfigError, match="magnitude_weight"):
         load_config("separation/audioslots_fsdd2mix", ["loss.magnitude_weight=-1"])
+
+
+def _tone(freq: float, n: int = 8000, rate: int = 8000) -> torch.Tensor:
+    t = torch.arange(n) / rate
+    return torch.sin(2 * math.pi * freq * t) * torch.hann_window(n)
+
+
+def _peak_hz(wave: torch.Tensor, rate: int = 8000) -> float:
+    return float(torch.fft.rfft(wave).abs().argmax()) * rate / len(wave)
+
+
+@pytest.mark.parametrize("factor", [0.85, 0.93, 1.0, 1.1, 1.15])
+def test_change_speed_scales_pitch_and_duration_and_keeps_power(factor):
+    from paperzoo.separation.augment import change_speed
+
+    x = _tone(500.0)
+    y = change_speed(x, factor)
+    assert len(y) == round(8000 / factor)
+    assert _peak_hz(y) == pytest.approx(500 * factor, abs=2)
+    assert float(y.square().sum() * factor) == pytest.approx(float(x.square().sum()), rel=1e-3)  # same power, new duration
+    if factor == 1.0:
+        torch.testing.assert_close(y, x, atol=1e-5, rtol=0)
+
+
+def test_change_speed_is_band_limited_and_does_not_wrap_around():
+    from paperzoo.separation.augment import change_speed
+
+    near_nyquist = _tone(3900.0)  # at 1.15x it would be 4485 Hz: above 4 kHz, so it must vanish, not fold to 3515 Hz
+    assert float(change_speed(near_nyquist, 1.15).square().sum()) < 1e-3 * float(near_nyquist.square().sum())
+    late = torch.zeros(8000)
+    late[-400:] = torch.sin(2 * math.pi * 300.0 * torch.arange(400) / 8000) + 0.5  # cut off by the window's end
+    slow = change_speed(late, 0.85)  # slowed down, nothing of it may appear at the start
+    assert float(slow[:4000].abs().max()) < 1e-3 * float(slow.abs().max())
+
+
+def test_speed_perturb_mixes_the_perturbed_sources_and_splits_like_one_process():
+    from paperzoo.separation.augment import speed_perturb
+
+    sources = torch.stack([torch.stack([_tone(300.0 + 50 * i), _tone(700.0 + 30 * i)]) for i in range(6)])
+    mix, out = speed_perturb(sources, 0.15, np.random.default_rng([0, 7]))
+    assert out.shape == sources.shape and mix.shape == (6, 8000)
+    torch.testing.assert_close(mix, out.sum(1))
+    pitches = torch.tensor([[_peak_hz(w) / _peak_hz(s) for w, s in zip(o, r)] for o, r in zip(out, sources)])
+    assert bool(((pitches > 0.84) & (pitches < 1.16)).all())
+    assert float((pitches[:, 0] - pitches[:, 1]).abs().max()) > 0.02  # each source of a mixture at its own speed
+    for rank in range(2):  # two processes with half the batch each perturb exactly the rows one process would
+        _, part = speed_perturb(sources[rank::2], 0.15, np.random.default_rng([0, 7]), rank, 2)
+        torch.testing.assert_close(part, out[rank::2])
+    torch.testing.assert_close(speed_perturb(sources, 0.0, np.random.default_rng(0))[1], sources, atol=1e-5, rtol=0)
+
+
+def test_speed_perturb_is_off_by_default_and_rejects_a_bad_spread():
+    from paperzoo.engine.config import load_config
+    from paperzoo.errors import ConfigError
+
+    assert load_config("separation/audioslots_fsdd2mix").data.speed_perturb == 0.0
+    with pytest.raises(ConfigError, match="speed_perturb"):
+        load_config("separation/audioslots_fsdd2mix", ["data.speed_perturb=1.5"])
 
 
 def test_si_snr_matches_torchmetrics_and_handles_silence():

@@ -65,16 +65,16 @@ def test_fsdd2mix_layout_sums_gains_overlap_and_speakers(mixtures):
                     assert all((s in ("nicolas", "yweweler")) == (part == "test") for s in spk)
 
 
-def separation_config(tmp_path, mixtures, **model):
+def separation_config(tmp_path, mixtures, data=None, **model):
     return write_config(tmp_path / "sep.yaml", tmp_path / "runs", task="separation", name="sep",
                         trainer={"max_steps": 6, "val_every": 3, "checkpoint_every": 3, "log_every": 1, "progress_bar": False},
                         optim={"name": "adam", "lr": 1e-3},
-                        model={**TINY_MODEL, **model}, data={"location": str(mixtures), "batch_size": 4, "limit_val": 2})
+                        model={**TINY_MODEL, **model}, data={"location": str(mixtures), "batch_size": 4, "limit_val": 2, **(data or {})})
 
 
-@pytest.mark.parametrize("variant", ["separation", "autoencoder"])
-def test_training_logs_si_snri_and_separate_writes_one_file_per_slot(mixtures, tmp_path, cli, variant):
-    code, _, err = cli("train", separation_config(tmp_path, mixtures, variant=variant))
+@pytest.mark.parametrize("variant, data", [("separation", None), ("autoencoder", None), ("separation", {"speed_perturb": 0.15})])
+def test_training_logs_si_snri_and_separate_writes_one_file_per_slot(mixtures, tmp_path, cli, variant, data):
+    code, _, err = cli("train", separation_config(tmp_path, mixtures, data, variant=variant))
     assert code == 0, err
     run = only_run_dir(tmp_path / "runs", "sep")
     header = (run / "metrics.csv").read_text().splitlines()[0]

@@ -26,6 +26,7 @@ from paperzoo.data.fsdd2mix import ensure_fsdd2mix, read_mixture_csv
 from paperzoo.engine.config import OptimConfig, RunConfig
 from paperzoo.errors import ConfigError
 from paperzoo.io.audio import read_audio
+from paperzoo.separation.augment import speed_perturb
 from paperzoo.separation.matching import magnitude_weights, matched_mse_loss
 from paperzoo.separation.inference import estimator_for, separation_info
 from paperzoo.separation.separate import score_examples
@@ -54,6 +55,7 @@ class SepDataConfig:
     batch_size: int = 64
     limit_train: Optional[int] = None
     limit_val: Optional[int] = None
+    speed_perturb: float = 0.0  # > 0: each training source at a speed factor uniform in 1 +- this (augment.py); 0: the paper
 
 
 @dataclass
@@ -83,6 +85,8 @@ class Config(RunConfig):
             raise ConfigError(f"model.variant must be separation or autoencoder, got {self.model.variant!r}")
         if self.loss.magnitude_weight < 0:
             raise ConfigError(f"loss.magnitude_weight must be >= 0, got {self.loss.magnitude_weight}")
+        if not 0 <= self.data.speed_perturb < 1:
+            raise ConfigError(f"data.speed_perturb must be in [0, 1), got {self.data.speed_perturb}")
         if self.model.num_slots < 1 or self.data.sample_rate < 1000 or self.stft.chunk_seconds <= 0:
             raise ConfigError("model.num_slots >= 1, data.sample_rate >= 1000 and stft.chunk_seconds > 0 are required")
 
@@ -160,7 +164,10 @@ class SeparationTask(BaseTask):
 
     def training_step(self, batch, batch_idx):
         rng = np.random.default_rng([self.cfg.seed, self.global_step])
-        mix, sources = random_crops(*batch, self.stft_cfg.chunk_samples, rng, self.global_rank, self.trainer.world_size)
+        mix, sources = batch
+        if self.cfg.data.speed_perturb:
+            mix, sources = speed_perturb(sources, self.cfg.data.speed_perturb, rng, self.global_rank, self.trainer.world_size)
+        mix, sources = random_crops(mix, sources, self.stft_cfg.chunk_samples, rng, self.global_rank, self.trainer.world_size)
         inputs, targets = self._inputs_and_targets(mix, sources)
         pred = self.model(inputs)
         with torch.autocast(pred.device.type, enabled=False):  # matching and loss in float32 under bf16 training
