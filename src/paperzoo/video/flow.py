@@ -224,11 +224,6 @@ def find_videos(folder: str | Path) -> list[Path]:
     return sorted(found)
 
 
-def read_frames(path: str | Path) -> np.ndarray:
-    """All RGB frames of a video file or an ``img_*.jpg`` frame folder."""
-    return read_video(path)  # read_video reads frame folders too
-
-
 def build_flow_cache(videos: list[Path], folders: list[Path], *, method: str = "farneback", warped: bool = False,
                      fmt: str = "jpeg", bound: float = DEFAULT_BOUND, progress: bool = True) -> dict:
     """Compute and cache the flow of every video whose cache folder is not complete yet (so a stopped
@@ -242,7 +237,7 @@ def build_flow_cache(videos: list[Path], folders: list[Path], *, method: str = "
     seconds = fields = 0
     for video, folder in tqdm(todo, desc=f"{'warped ' if warped else ''}{method} flow", unit="video",
                              disable=None if progress and todo else True):  # None: only on a terminal
-        frames = read_frames(video)
+        frames = read_video(video)  # a file or an img_*.jpg frame folder
         start = time.perf_counter()
         flow = compute_flow(frames, method, warped=warped)
         seconds += time.perf_counter() - start
